@@ -1,0 +1,47 @@
+# nacosfast — the two commands: `make run` and `make test`. Everything else is a step of those.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORE_SOURCES := $(wildcard _core/*.pyx _core/*.pxd _core/*.pyi) setup.py
+CORE_BUILT := $(VENV)/.core-built
+HOST ?= 127.0.0.1
+PORT ?= 8848
+DATA_DIR ?= ./data
+
+.PHONY: run test lint core bench clean install-system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "nacosfast needs Python >= 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "setuptools>=80" wheel "cython==3.3.1"
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[test]'
+	touch $@
+
+# The compiled core is not optional: a failed build stops here, loudly.
+$(CORE_BUILT): $(STAMP) $(CORE_SOURCES)
+	$(BIN)/python setup.py --quiet build_ext --inplace
+	$(BIN)/python -c 'import nacosfast._core.registry, nacosfast._core.beats, nacosfast._core.digest'
+	touch $@
+
+core: $(CORE_BUILT)
+
+run: $(CORE_BUILT)
+	$(BIN)/nacosfast server --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+lint: $(CORE_BUILT)
+	$(BIN)/ruff check nacosfast tests bench setup.py
+	$(BIN)/ruff format --check nacosfast tests bench setup.py
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest nacosfast._core.registry nacosfast._core.beats nacosfast._core.digest
+
+test: lint
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest bench --benchmark-disable -q
+
+bench: $(CORE_BUILT)
+	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,mean,ops
+
+clean:
+	rm -rf build $(VENV) nacosfast/_core/*.so nacosfast/_core/*.pyi _core/*.c

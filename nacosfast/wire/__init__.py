@@ -1,0 +1,1 @@
+"""Sans-I/O wire formats: HTTP/1.1 framing, parameters, Nacos JSON encoding."""
