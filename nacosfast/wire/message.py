@@ -3,11 +3,88 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
+
+from nacosfast.errors import BadRequest
 
 FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
 TEXT_PLAIN = b"text/plain;charset=UTF-8"
 APPLICATION_JSON = b"application/json;charset=UTF-8"
+
+
+class ParamEncodingError(UnicodeDecodeError, BadRequest):
+    """A query or form parameter is not valid UTF-8 (HTTP 400).
+
+    It is both a ``UnicodeDecodeError`` (what ``Request.params`` documents) and a ``BadRequest`` (so
+    whatever catches ``NacosError`` answers 400 with ``caused: <message>;``).
+    """
+
+    def __init__(self, error: UnicodeDecodeError, key: str | None) -> None:
+        super().__init__(error.encoding, error.object, error.start, error.end, error.reason)
+        self.message = (
+            f"Param '{key}' is not valid UTF-8" if key else "request parameters are not valid UTF-8"
+        )
+        self.status = 400
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _decode(raw: bytes) -> str:
+    """Decode one form-encoded key or value: ``+`` is a space, ``%XX`` an octet, the octets UTF-8."""
+    if b"+" in raw:
+        raw = raw.replace(b"+", b" ")
+    if b"%" in raw:
+        raw = unquote_to_bytes(raw)
+    return raw.decode("utf-8")
+
+
+def parse_form(source: bytes, into: dict[str, str]) -> None:
+    """Add the ``key=value`` pairs of a query string or form body to ``into``; the first value wins.
+
+    A pair without ``=`` has the empty value; pairs with an empty key are skipped (Tomcat does the
+    same). Values are not trimmed. Raises ``ParamEncodingError`` when a key or value is not UTF-8.
+    """
+    if b"%" not in source and b"+" not in source:
+        # The common case (every official client sends plain ASCII names and values): one decode.
+        try:
+            text = source.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ParamEncodingError(error, _failing_key(source)) from None
+        for pair in text.split("&"):
+            key, _, value = pair.partition("=")
+            if key and key not in into:
+                into[key] = value
+        return
+    for raw_pair in source.split(b"&"):
+        raw_key, _, raw_value = raw_pair.partition(b"=")
+        if not raw_key:
+            continue
+        try:
+            key = _decode(raw_key)
+        except UnicodeDecodeError as error:
+            raise ParamEncodingError(error, None) from None
+        if key in into:
+            continue
+        try:
+            into[key] = _decode(raw_value)
+        except UnicodeDecodeError as error:
+            raise ParamEncodingError(error, key) from None
+
+
+def _failing_key(source: bytes) -> str | None:
+    """The name of the first parameter whose value is not UTF-8, for the error message."""
+    for raw_pair in source.split(b"&"):
+        raw_key, _, raw_value = raw_pair.partition(b"=")
+        try:
+            key = _decode(raw_key)
+        except UnicodeDecodeError:
+            return None
+        try:
+            _decode(raw_value)
+        except UnicodeDecodeError:
+            return key
+    return None
 
 
 @dataclass(slots=True)
@@ -21,27 +98,35 @@ class Request:
     """Lower-cased header names; the first occurrence of a repeated header wins."""
     body: bytes = b""
     remote: tuple[str, int] = ("127.0.0.1", 0)
+    keep_alive: bool = True
+    """Whether the client lets the connection stay open after this request (HTTP/1.1 default)."""
     _params: dict[str, str] | None = None
 
     @property
     def params(self) -> dict[str, str]:
         """Query-string and form-body parameters (Spring's ``getParameter``: first value wins).
 
-        Raises ``UnicodeDecodeError`` for percent-escapes that are not UTF-8 (the HTTP layer answers 400).
+        The query comes first, then an ``application/x-www-form-urlencoded`` body on any method. ``+``
+        is a space and ``%XX`` escapes and raw octets are decoded as UTF-8; values are not trimmed.
+        Raises ``ParamEncodingError`` (a ``UnicodeDecodeError`` and a ``BadRequest``) when they are not
+        UTF-8.
         """
-        if self._params is None:
-            merged: dict[str, str] = {}
-            sources = [self.query]
-            if self.body and self.headers.get(b"content-type", b"").startswith(FORM_CONTENT_TYPE):
-                sources.append(self.body)
-            for source in sources:
-                if source:
-                    for key, value in parse_qsl(
-                        source.decode("latin-1"), keep_blank_values=True, encoding="utf-8", errors="strict"
-                    ):
-                        merged.setdefault(key, value)
-            self._params = merged
-        return self._params
+        params = self._params
+        if params is None:
+            params = {}
+            if self.query:
+                parse_form(self.query, params)
+            if self.body and self.is_form():
+                parse_form(self.body, params)
+            self._params = params
+        return params
+
+    def is_form(self) -> bool:
+        """Whether the body is ``application/x-www-form-urlencoded`` (any case, any parameters)."""
+        content_type = self.headers.get(b"content-type")
+        if not content_type:
+            return False
+        return content_type[:33].lower() == FORM_CONTENT_TYPE
 
     @property
     def user_agent(self) -> str:

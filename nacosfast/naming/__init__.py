@@ -1,0 +1,1 @@
+"""The Nacos naming application, sans-I/O: requests and ``now_ms`` in, responses and effects out."""

@@ -1,0 +1,44 @@
+"""The per-request context handed to every endpoint handler, and the route table type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nacosfast.naming.client_info import ClientInfo, parse_client_info
+from nacosfast.naming.params import Params
+from nacosfast.naming.state import NamingState
+from nacosfast.wire.message import Request, Response
+
+
+@dataclass(slots=True)
+class Context:
+    """One request being handled: the state, the request, its parameters and both clocks."""
+
+    state: NamingState
+    request: Request
+    now_ms: int
+    """Monotonic milliseconds: expiry and ordering only."""
+    wall_ms: int
+    """Epoch milliseconds: values shown to clients (``lastRefTime``, ``lastBeat``)."""
+    params: Params = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.params = Params(self.request.params)
+
+    @property
+    def client(self) -> ClientInfo:
+        """The client type and version from ``User-Agent``."""
+        return parse_client_info(self.request.user_agent)
+
+
+Handler = Callable[[Context], Response]
+Routes = dict[tuple[str, str], Handler]
+"""``(METHOD, path below /nacos)`` → handler, e.g. ``("POST", "/v1/ns/instance")``."""
+
+ANY_METHOD = ("GET", "POST", "PUT", "DELETE", "PATCH")
+
+
+def any_method(path: str, handler: Handler) -> Routes:
+    """Routes for a path that Nacos serves on every method (``@RequestMapping`` without a method)."""
+    return {(method, path): handler for method in ANY_METHOD}

@@ -1,0 +1,64 @@
+"""Everything the naming application holds, in one place, and the interfaces it drives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from nacosfast._core.beats import BeatTable
+from nacosfast._core.registry import Registry
+from nacosfast.naming.namespaces import NamespaceTable
+from nacosfast.naming.switches import Switches
+
+
+class PushSink(Protocol):
+    """What the application needs from UDP push (``nacosfast.naming.push``)."""
+
+    def subscribe(
+        self,
+        namespace: str,
+        service: str,
+        clusters: str,
+        client_ip: str,
+        udp_port: int,
+        agent: str,
+        app: str,
+        tenant: str,
+        now_ms: int,
+    ) -> None: ...
+    def service_changed(self, namespace: str, service: str, now_ms: int) -> None: ...
+    def subscribers(self, namespace: str, service: str) -> list[Any]: ...
+    @property
+    def subscriber_count(self) -> int: ...
+    def counters(self) -> dict[str, Any]: ...
+
+
+class JournalSink(Protocol):
+    """Where durable records go (``nacosfast.server.durability.Durability`` in the server)."""
+
+    def append(self, payload: bytes) -> int:
+        """Buffer one record; return the sequence number to wait on before acknowledging."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServerIdentity:
+    """How this node presents itself (health and member endpoints)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8848
+    standalone: bool = True
+
+
+@dataclass(slots=True)
+class NamingState:
+    """The registry, heartbeat table, namespaces, switches and effect sinks of one node."""
+
+    push: PushSink
+    journal: JournalSink
+    identity: ServerIdentity = field(default_factory=ServerIdentity)
+    registry: Registry = field(default_factory=Registry)
+    beats: BeatTable = field(default_factory=BeatTable)
+    namespaces: NamespaceTable = field(default_factory=NamespaceTable)
+    switches: Switches = field(default_factory=Switches)
+    started_wall_ms: int = 0

@@ -1,0 +1,107 @@
+"""In-process helpers for naming tests: a recording push sink, a memory journal, a request caller."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from nacosfast.naming.app import NamingApp
+from nacosfast.wire.message import FORM_CONTENT_TYPE, Request, Response
+
+JAVA_UA = "Nacos-Java-Client:v1.4.8"
+PYTHON_UA = "Nacos-Python-Client:v0.1.17"
+NODE_UA = "Nacos-Java-Client:v1.0.0"
+WALL_EPOCH_MS = 1_700_000_000_000
+
+
+@dataclass
+class RecordingPush:
+    """A push sink that records what the application asked of it."""
+
+    changed: list[tuple[str, str]] = field(default_factory=list)
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+
+    def subscribe(
+        self,
+        namespace: str,
+        service: str,
+        clusters: str,
+        client_ip: str,
+        udp_port: int,
+        agent: str,
+        app: str,
+        tenant: str,
+        now_ms: int,
+    ) -> None:
+        self.subscriptions.append(
+            {
+                "namespace": namespace,
+                "service": service,
+                "clusters": clusters,
+                "client_ip": client_ip,
+                "udp_port": udp_port,
+                "agent": agent,
+                "app": app,
+                "tenant": tenant,
+                "now_ms": now_ms,
+            }
+        )
+
+    def service_changed(self, namespace: str, service: str, now_ms: int) -> None:
+        self.changed.append((namespace, service))
+
+    def subscribers(self, namespace: str, service: str) -> list[Any]:
+        return [s for s in self.subscriptions if s["namespace"] == namespace and s["service"] == service]
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self.subscriptions)
+
+    def counters(self) -> dict[str, Any]:
+        return {"succeed": 0, "total": 0, "ratio": 0.0}
+
+
+@dataclass
+class MemoryJournal:
+    """A journal that keeps records in memory (durability itself is tested in test_store_*)."""
+
+    payloads: list[bytes] = field(default_factory=list)
+
+    def append(self, payload: bytes) -> int:
+        self.payloads.append(payload)
+        return len(self.payloads)
+
+
+def call(
+    app: NamingApp,
+    method: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    *,
+    form: dict[str, Any] | None = None,
+    body: bytes = b"",
+    user_agent: str = JAVA_UA,
+    now_ms: int = 0,
+    wall_ms: int | None = None,
+) -> Response:
+    """Send one request through the application, as the HTTP layer would."""
+    headers = {b"user-agent": user_agent.encode()}
+    if form is not None:
+        body = urlencode(form).encode()
+        headers[b"content-type"] = FORM_CONTENT_TYPE
+    request = Request(
+        method=method,
+        path=path if path.startswith("/nacos") else "/nacos" + path,
+        query=urlencode(params or {}).encode(),
+        headers=headers,
+        body=body,
+    )
+    return app.handle(request, now_ms, WALL_EPOCH_MS + now_ms if wall_ms is None else wall_ms)
+
+
+def json_body(response: Response) -> Any:
+    """The response body as JSON, asserting a 200."""
+    assert response.status == 200, (response.status, response.body)
+    return json.loads(response.body)
