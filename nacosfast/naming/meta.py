@@ -21,10 +21,11 @@ _EMPTY: Final[Mapping[str, str]] = MappingProxyType({})
 class ClusterConfig:
     """A cluster's health-check settings (Nacos ``Cluster``); defaults are Nacos's."""
 
-    health_checker: Mapping[str, Any] = DEFAULT_HEALTH_CHECKER
+    # Read-only mappings are unhashable, which dataclasses treat as mutable defaults: use factories.
+    health_checker: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_HEALTH_CHECKER)
     check_port: int = DEFAULT_CHECK_PORT
     use_instance_port: bool = True
-    metadata: Mapping[str, str] = _EMPTY
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict for the journal."""
@@ -59,8 +60,8 @@ class ServiceMeta:
     """
 
     protect_threshold: float = 0.0
-    metadata: Mapping[str, str] = _EMPTY
-    selector: Mapping[str, Any] = NO_SELECTOR
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    selector: Mapping[str, Any] = field(default_factory=lambda: NO_SELECTOR)
     clusters: Mapping[str, ClusterConfig] = field(default_factory=lambda: MappingProxyType({}))
     persisted: bool = False
 

@@ -6,6 +6,7 @@ adds bounds so that separators (``@@``, ``##``, ``#``, ``:``) and control charac
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Final
 
@@ -118,4 +119,19 @@ def check_ip(ip: str) -> str:
         octets = ip.split(".")
         if len(octets) != 4 or any(not octet or int(octet) > 255 for octet in octets):
             raise BadRequest(f"instance format invalid: Your IP address is spelled incorrectly: {ip[:64]}")
+    elif ":" in ip and not _is_ipv6(ip):
+        # ``:`` separates the datumKey ``ip:port:unknown:cluster``: outside an IPv6 literal it would let
+        # ``10.0.0.1:80`` with port 0 name the instance ``10.0.0.1`` port 80.
+        raise BadRequest(f"instance format invalid: Your IP address is spelled incorrectly: {ip[:64]}")
     return ip
+
+
+def _is_ipv6(ip: str) -> bool:
+    """An IPv6 literal, optionally in brackets and with a ``%zone``."""
+    if ip.startswith("[") and ip.endswith("]"):
+        ip = ip[1:-1]
+    try:
+        ipaddress.IPv6Address(ip)
+    except ValueError:
+        return False
+    return True

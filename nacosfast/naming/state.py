@@ -62,3 +62,8 @@ class NamingState:
     namespaces: NamespaceTable = field(default_factory=NamespaceTable)
     switches: Switches = field(default_factory=Switches)
     started_wall_ms: int = 0
+    empty_services: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
+    """Empty-service cleanup (``naming.expiry``): (namespace, name) → (revision, consecutive empty
+    observations, monotonic ms of the first one)."""
+    next_empty_check_ms: int | None = None
+    """When ``naming.expiry`` next looks for empty services; ``None`` until its first sweep."""

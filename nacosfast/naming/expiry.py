@@ -1,0 +1,111 @@
+"""Beat expiry and empty-service cleanup, run by the reaper every ``REAPER_PERIOD_MS`` (spec §8.2–8.3).
+
+Sans-I/O: ``sweep(state, now_ms)`` takes the monotonic clock. The heartbeat table reports which
+ephemeral instances crossed their beat timeout (15 s, or ``preserved.heart.beat.timeout``) and which
+crossed their delete timeout (30 s, or ``preserved.ip.delete.timeout``); the first are marked unhealthy
+and the second removed, each change told to push once. Persistent and marked instances are never
+tracked, so they never expire. Nothing happens while the ``healthCheckEnabled`` switch is off (Nacos's
+ClientBeatCheckTask does not run then); the beat table keeps its last-beat times, so instances whose
+beats stopped meanwhile expire as soon as the switch is on again. Empty-service cleanup does not
+depend on that switch.
+
+Services without instances are removed as Nacos's EmptyServiceAutoClean does: every
+``EMPTY_SERVICE_CLEAN_PERIOD_MS`` each service is looked at, and one found empty on
+``EMPTY_SERVICE_CLEAN_ROUNDS`` consecutive looks, at least ``EMPTY_SERVICE_MIN_AGE_MS`` after the first,
+is removed (its durable record replaced by a tombstone). Any write to the service in between (a new
+snapshot revision) starts the count again, so a service that is in use is never removed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+
+from nacosfast.limits import (
+    EMPTY_SERVICE_CLEAN_PERIOD_MS,
+    EMPTY_SERVICE_CLEAN_ROUNDS,
+    EMPTY_SERVICE_MIN_AGE_MS,
+)
+from nacosfast.naming import effects
+from nacosfast.naming.journal import is_durable
+from nacosfast.naming.state import NamingState
+
+__all__ = ["clean_empty_services", "expire_beats", "sweep"]
+
+log = logging.getLogger("nacosfast.naming.expiry")
+
+
+def _instance_of(key: Hashable) -> tuple[str, str, str] | None:
+    """``(namespace, service, datumKey)`` of a heartbeat-table key (see ``effects.beat_key``)."""
+    if isinstance(key, tuple) and len(key) == 3 and all(isinstance(part, str) for part in key):
+        return key[0], key[1], key[2]
+    return None
+
+
+def sweep(state: NamingState, now_ms: int) -> None:
+    """Expire beats (mark unhealthy, remove) and, when due, clean up empty services."""
+    if state.switches.healthCheckEnabled:
+        expire_beats(state, now_ms)
+    due = state.next_empty_check_ms
+    if due is None:
+        state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
+    elif now_ms >= due:
+        state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
+        clean_empty_services(state, now_ms)
+
+
+def expire_beats(state: NamingState, now_ms: int) -> None:
+    """Apply the heartbeat table's transitions: unhealthy after the beat timeout, gone after delete."""
+    became_unhealthy, expired = state.beats.sweep(now_ms)
+    registry = state.registry
+    for key in became_unhealthy:
+        target = _instance_of(key)
+        if target is None:
+            continue
+        namespace, name, instance_key = target
+        change = registry.set_healthy(namespace, name, instance_key, True, False)
+        if change is not None:
+            log.info("beat timeout: %s %s %s is unhealthy", namespace, name, instance_key)
+        effects.notify(state, change, now_ms)
+    for key in expired:
+        target = _instance_of(key)
+        if target is None:
+            continue
+        namespace, name, instance_key = target
+        service = registry.get(namespace, name)
+        instance = service.get(instance_key, True) if service is not None else None
+        if instance is None or instance.marked:
+            continue
+        log.info("beat expired: %s %s %s is removed", namespace, name, instance_key)
+        effects.notify(state, registry.remove_instance(namespace, name, instance_key, True), now_ms)
+
+
+def clean_empty_services(state: NamingState, now_ms: int) -> list[tuple[str, str]]:
+    """One look at every service; remove those empty long enough. Returns the removed services."""
+    registry = state.registry
+    previous = state.empty_services
+    seen: dict[tuple[str, str], tuple[int, int, int]] = {}
+    removed: list[tuple[str, str]] = []
+    for namespace in registry.namespaces():
+        for name in registry.services(namespace):
+            service = registry.get(namespace, name)
+            if service is None or len(service):
+                continue
+            key = (namespace, name)
+            before = previous.get(key)
+            if before is None or before[0] != service.revision:
+                entry = (service.revision, 1, now_ms)
+            else:
+                entry = (before[0], before[1] + 1, before[2])
+            if entry[1] >= EMPTY_SERVICE_CLEAN_ROUNDS and now_ms - entry[2] >= EMPTY_SERVICE_MIN_AGE_MS:
+                durable = is_durable(service)
+                effects.untrack_service(state, service)
+                registry.remove_service(namespace, name)
+                if durable:
+                    effects.persist_service(state, namespace, name)  # the tombstone
+                log.info("empty service removed: %s %s", namespace, name)
+                removed.append(key)
+                continue
+            seen[key] = entry
+    state.empty_services = seen
+    return removed

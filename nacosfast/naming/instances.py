@@ -1,0 +1,735 @@
+"""Instance endpoints: register, deregister, update, patch, detail, list, beat, metadata batch, statuses
+(spec §3.1–3.9) and the legacy ``/api/srvIPXT`` and ``/api/clientBeat`` (§3.12).
+
+Every parameter is read and validated before anything is written, so a rejected request leaves the
+registry untouched. Every write then goes through ``effects``: push is told, ephemeral instances are
+(re)tracked in the heartbeat table, and persistent data is journaled; the answer to a persistent write
+carries ``durable_seq`` so that the HTTP layer sends it only once the record is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from nacosfast._core.beats import BEAT_REVIVED, BEAT_UNKNOWN
+from nacosfast._core.registry import Instance, Service
+from nacosfast.errors import BadRequest, NotFound, required_param
+from nacosfast.limits import (
+    MAX_BATCH_INSTANCES,
+    MAX_BEAT_BYTES,
+    MAX_BEAT_REPLY_VARIANTS,
+    MAX_CLUSTERS_PARAM_LENGTH,
+)
+from nacosfast.naming import effects
+from nacosfast.naming.client_info import ClientInfo, ClientKind, may_push
+from nacosfast.naming.context import Context, Routes, any_method
+from nacosfast.naming.meta import DEFAULT_SERVICE_META
+from nacosfast.naming.metadata import check_metadata, parse_metadata
+from nacosfast.naming.names import (
+    DEFAULT_CLUSTER,
+    DEFAULT_GROUP,
+    GROUP_SEPARATOR,
+    check_cluster,
+    check_grouped_name,
+    check_ip,
+    check_namespace,
+    cluster_param,
+    grouped_name,
+    namespace_param,
+    required_grouped_name,
+)
+from nacosfast.naming.params import Params, parse_int
+from nacosfast.naming.render import render_list, service_meta
+from nacosfast.naming.state import NamingState
+from nacosfast.naming.switches import Switches
+from nacosfast.wire.message import APPLICATION_JSON, Response
+
+__all__ = ["ROUTES", "datum_key"]
+
+CODE_OK: Final = 10200
+"""``NamingResponseCode.OK`` in a beat reply."""
+CODE_NOT_FOUND: Final = 20404
+"""``NamingResponseCode.RESOURCE_NOT_FOUND``: a light beat for an unknown instance (re-register)."""
+DEFAULT_APP: Final = "DEFAULT"
+MIN_POSITIVE_WEIGHT: Final = 0.01
+"""Nacos's ``Service.onChange`` raises weights in (0, 0.01) to 0.01."""
+LOOPBACK: Final = "127.0.0.1"
+_INTERVAL_KEY: Final = "preserved.heart.beat.interval"
+_ID_GENERATOR_KEY: Final = "preserved.instance.id.generator"
+_SNOWFLAKE: Final = "snowflake"
+_MAX_PORT: Final = 65535
+_EPHEMERAL_SUFFIX: Final = {True: "ephemeral", False: "persist"}
+
+
+def datum_key(ip: str, port: int, cluster: str) -> str:
+    """Nacos's datumKey, the identity of an instance in one list (same as ``Instance.key``)."""
+    return f"{ip}:{port}:unknown:{cluster}" if port else f"{ip}:unknown:{cluster}"
+
+
+def _json(value: Any) -> Response:
+    return Response(body=json.dumps(value, separators=(",", ":")).encode(), content_type=APPLICATION_JSON)
+
+
+# --- reading an instance from parameters -----------------------------------------------------------
+
+
+def _port(params: Params, key: str = "port") -> int:
+    """A required port, 0..65535."""
+    return params.integer(key, low=0, high=_MAX_PORT)
+
+
+def _weight(value: float) -> float:
+    """Nacos's 0.01 floor for positive weights (``Instance`` itself refuses anything outside 0..10000)."""
+    if 0.0 < value < MIN_POSITIVE_WEIGHT:
+        return MIN_POSITIVE_WEIGHT
+    return value
+
+
+def _build(
+    ip: str,
+    port: int,
+    cluster: str,
+    *,
+    weight: float = 1.0,
+    healthy: bool = True,
+    enabled: bool = True,
+    ephemeral: bool = True,
+    metadata: Mapping[str, str] | None = None,
+    app: str | None = None,
+) -> Instance:
+    """An ``Instance``; the core's validation errors become 400."""
+    try:
+        return Instance(
+            ip,
+            port,
+            cluster,
+            weight=_weight(weight),
+            healthy=healthy,
+            enabled=enabled,
+            ephemeral=ephemeral,
+            metadata=metadata,
+            app=app,
+        )
+    except (ValueError, TypeError) as error:
+        raise BadRequest(str(error)) from None
+
+
+def _instance_from_params(params: Params, switches: Switches) -> Instance:
+    """Nacos ``parseInstance``: every register/update parameter with its default (§3.1)."""
+    ip = check_ip(params.required("ip"))
+    port = _port(params)
+    cluster = cluster_param(params)
+    weight = params.number("weight", 1.0)
+    enabled = params.commons_bool("enabled", params.commons_bool("enable", True))
+    healthy = params.commons_bool("healthy", True)
+    ephemeral = params.commons_bool("ephemeral", switches.defaultInstanceEphemeral)
+    metadata = parse_metadata(params.optional("metadata"))
+    app = params.name("app", default=DEFAULT_APP)
+    return _build(
+        ip,
+        port,
+        cluster,
+        weight=weight,
+        healthy=healthy,
+        enabled=enabled,
+        ephemeral=ephemeral,
+        metadata=metadata,
+        app=app,
+    )
+
+
+def _java_string(instance: Instance) -> str:
+    """Nacos ``Instance.toString``: ``datumKey_weight_healthy_marked_cluster``."""
+    flags = "_".join("true" if flag else "false" for flag in (instance.healthy, instance.marked))
+    return f"{instance.key}_{instance.weight!r}_{flags}_{instance.cluster}"
+
+
+# --- writes ---------------------------------------------------------------------------------------
+
+
+def _snowflake_id(service: Service | None, ephemeral: bool, name: str) -> str:
+    """The smallest non-negative integer id not used in the service's list of that kind."""
+    used = {instance.id_in(name) for instance in service.instances(ephemeral)} if service else set()
+    candidate = 0
+    while str(candidate) in used:
+        candidate += 1
+    return str(candidate)
+
+
+def _mark_persisted(state: NamingState, namespace: str, name: str) -> None:
+    """A persistent instance puts its service's attributes in the durable store (Nacos: CP store)."""
+    service = state.registry.get(namespace, name)
+    meta = service_meta(service) if service is not None else DEFAULT_SERVICE_META
+    if not meta.persisted:
+        state.registry.set_meta(namespace, name, replace(meta, persisted=True))
+
+
+def upsert(state: NamingState, namespace: str, name: str, instance: Instance, now_ms: int) -> Response:
+    """Register semantics (§3.1): upsert by datumKey, keeping an existing instance's id and health."""
+    registry = state.registry
+    service = registry.get(namespace, name)
+    existing = service.get(instance.key, instance.ephemeral) if service is not None else None
+    if existing is not None:
+        instance = instance.replace(
+            healthy=existing.healthy, marked=existing.marked, instance_id=existing.instance_id
+        )
+    elif instance.metadata.get(_ID_GENERATOR_KEY, "").lower() == _SNOWFLAKE:
+        instance = instance.replace(instance_id=_snowflake_id(service, instance.ephemeral, name))
+    if not instance.ephemeral:
+        _mark_persisted(state, namespace, name)
+    change = registry.put_instance(namespace, name, instance, DEFAULT_SERVICE_META)
+    effects.notify(state, change, now_ms)
+    if instance.ephemeral:
+        effects.track(state, namespace, name, instance, now_ms)
+        return Response()
+    # Journaled even when nothing changed: an identical write still answers only once it is durable.
+    return Response(durable_seq=effects.persist_service(state, namespace, name))
+
+
+def register(ctx: Context) -> Response:
+    """POST ``/instance``."""
+    params = ctx.params
+    namespace = namespace_param(params)
+    name = required_grouped_name(params)
+    instance = _instance_from_params(params, ctx.state.switches)
+    return upsert(ctx.state, namespace, name, instance, ctx.now_ms)
+
+
+def _is_java_1x(client: ClientInfo) -> bool:
+    return client.kind is ClientKind.JAVA and client.version >= (1, 0, 0)
+
+
+def update(ctx: Context) -> Response:
+    """PUT ``/instance``: register semantics; Java ≥ 1.0 clients may only update what exists (§3.3)."""
+    params = ctx.params
+    namespace = namespace_param(params)
+    name = required_grouped_name(params)
+    instance = _instance_from_params(params, ctx.state.switches)
+    if _is_java_1x(ctx.client):
+        service = ctx.state.registry.get(namespace, name)
+        if service is None:
+            raise NotFound(f"service not found, namespace: {namespace}, service: {name}")
+        # Nacos Instance.equals: ip, port (0 on the request side matches any) and kind; not the cluster.
+        if not any(
+            other.ip == instance.ip and instance.port in (0, other.port)
+            for other in service.instances(instance.ephemeral)
+        ):
+            raise NotFound(f"instance not exist: {_java_string(instance)}")
+    return upsert(ctx.state, namespace, name, instance, ctx.now_ms)
+
+
+def _find(service: Service | None, key: str) -> Instance | None:
+    """The instance with this datumKey, persistent first (Nacos ``Cluster.allIPs`` order)."""
+    if service is None:
+        return None
+    found = service.get(key, False)
+    return found if found is not None else service.get(key, True)
+
+
+def patch(ctx: Context) -> Response:
+    """PATCH ``/instance``: change only the given fields of an existing instance (§3.4)."""
+    params = ctx.params
+    namespace = namespace_param(params)
+    name = required_grouped_name(params)
+    ip = check_ip(params.required("ip"))
+    port = _port(params)
+    cluster = cluster_param(params)
+    changes: dict[str, Any] = {}
+    if params.optional("metadata"):
+        changes["metadata"] = parse_metadata(params.optional("metadata"))
+    if params.optional("app"):
+        changes["app"] = params.name("app", default="")
+    if params.optional("weight"):
+        changes["weight"] = _weight(params.number("weight"))
+    if params.optional("healthy"):
+        changes["healthy"] = params.commons_bool("healthy", True)
+    if params.optional("enabled"):
+        changes["enabled"] = params.commons_bool("enabled", True)
+    found = _find(ctx.state.registry.get(namespace, name), datum_key(ip, port, cluster))
+    if found is None:
+        raise BadRequest("instance not found")
+    try:
+        instance = found.replace(**changes)
+    except (ValueError, TypeError) as error:
+        raise BadRequest(str(error)) from None
+    change = ctx.state.registry.put_instance(namespace, name, instance, DEFAULT_SERVICE_META)
+    effects.notify(ctx.state, change, ctx.now_ms)
+    if instance.ephemeral:
+        effects.track(ctx.state, namespace, name, instance, ctx.now_ms)
+        return Response()
+    return Response(durable_seq=effects.persist_service(ctx.state, namespace, name))
+
+
+def deregister(ctx: Context) -> Response:
+    """DELETE ``/instance``: remove by datumKey from the list ``ephemeral`` names; unknown is ``ok``."""
+    params = ctx.params
+    state = ctx.state
+    namespace = namespace_param(params)
+    name = required_grouped_name(params)
+    ip = check_ip(params.required("ip"))
+    port = _port(params)
+    cluster = cluster_param(params)
+    ephemeral = params.commons_bool("ephemeral", state.switches.defaultInstanceEphemeral)
+    params.number("weight", 1.0)  # parsed (and refused when malformed) but unused, as in Nacos
+    key = datum_key(ip, port, cluster)
+    change = state.registry.remove_instance(namespace, name, key, ephemeral)
+    if change is None:
+        return Response()
+    effects.notify(state, change, ctx.now_ms)
+    if ephemeral:
+        state.beats.untrack(effects.beat_key(namespace, name, key))
+        return Response()
+    return Response(durable_seq=effects.persist_service(state, namespace, name))
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+
+def detail(ctx: Context) -> Response:
+    """GET ``/instance``: shape (B); ``clusterName`` only (Nacos ignores ``cluster`` here)."""
+    params = ctx.params
+    namespace = namespace_param(params)
+    name = required_grouped_name(params)
+    ip = check_ip(params.required("ip"))
+    port = _port(params)
+    cluster = check_cluster(params.optional("clusterName", DEFAULT_CLUSTER))
+    service = ctx.state.registry.get(namespace, name)
+    if service is None:
+        raise NotFound(f"no service {name} found!")
+    candidates = [
+        instance
+        for instance in (*service.instances(ephemeral=False), *service.instances(ephemeral=True))
+        if instance.cluster == cluster
+    ]
+    if not candidates:
+        raise NotFound(f"no ips found for cluster {cluster} in service {name}")
+    for instance in candidates:
+        if instance.ip == ip and instance.port == port:
+            return _json(
+                {
+                    "service": name,
+                    "ip": ip,
+                    "port": port,
+                    "clusterName": cluster,
+                    "weight": instance.weight,
+                    "healthy": instance.healthy,
+                    "instanceId": instance.id_in(name),
+                    "metadata": dict(instance.metadata),
+                }
+            )
+    raise NotFound("no matched ip found!")
+
+
+def _clusters_param(params: Params) -> str:
+    """``clusters``: echoed exactly (trimmed, as ``WebUtils.optional`` does); each name validated."""
+    clusters = params.optional("clusters")
+    if len(clusters) > MAX_CLUSTERS_PARAM_LENGTH:
+        raise BadRequest(f"Param 'clusters' is too long: at most {MAX_CLUSTERS_PARAM_LENGTH} characters")
+    for token in clusters.split(","):
+        if token:
+            check_cluster(token)
+    return clusters
+
+
+@dataclass(frozen=True, slots=True)
+class _PushVersions:
+    source: tuple[str, ...]
+    minimums: dict[ClientKind, tuple[int, int, int]]
+
+
+_push_versions = _PushVersions((), {})
+
+
+def _version(text: str) -> tuple[int, int, int]:
+    parts = [*text.split("."), "0", "0", "0"][:3]
+    try:
+        major, minor, patch_ = (int(part) for part in parts)
+    except ValueError:
+        return (0, 0, 0)
+    return (major, minor, patch_)
+
+
+def _push_minimums(switches: Switches) -> dict[ClientKind, tuple[int, int, int]]:
+    """The oldest pushable client of each kind, from the ``push*Version`` switches (memoized)."""
+    global _push_versions  # noqa: PLW0603 - a one-entry memo of pure data
+    source = (
+        switches.pushJavaVersion,
+        switches.pushPythonVersion,
+        switches.pushCVersion,
+        switches.pushGoVersion,
+        switches.pushCSharpVersion,
+    )
+    if _push_versions.source != source:
+        java, dns, c, go, csharp = (_version(text) for text in source)
+        _push_versions = _PushVersions(
+            source,
+            {
+                ClientKind.JAVA: java,
+                ClientKind.DNS: dns,
+                ClientKind.C: c,
+                ClientKind.GO: go,
+                ClientKind.CSHARP: csharp,
+            },
+        )
+    return _push_versions.minimums
+
+
+def _serve_list(ctx: Context, namespace: str, name: str) -> Response:
+    """Nacos ``doSrvIpxt``: subscribe for push when asked and allowed, then the list (§3.6)."""
+    params = ctx.params
+    state = ctx.state
+    switches = state.switches
+    clusters = _clusters_param(params)
+    udp_port = params.integer("udpPort", 0)
+    if udp_port > _MAX_PORT:
+        raise BadRequest(f"Param 'udpPort' is out of range: {udp_port} not in [0, {_MAX_PORT}]")
+    client_ip = params.name("clientIP", default="")
+    env = params.name("env", default="")
+    is_check = params.java_bool("isCheck")
+    app = params.name("app", default="")
+    tenant = params.name("tid", default="")
+    healthy_only = params.java_bool("healthyOnly")
+    client = ctx.client
+    cache_millis = switches.defaultCacheMillis
+    if udp_port > 0 and switches.pushEnabled and may_push(client, _push_minimums(switches)):
+        state.push.subscribe(
+            namespace,
+            name,
+            clusters,
+            client_ip or LOOPBACK,
+            udp_port,
+            ctx.request.user_agent,
+            app,
+            tenant,
+            ctx.now_ms,
+        )
+        cache_millis = switches.defaultPushCacheMillis
+    body = render_list(
+        state,
+        namespace,
+        name,
+        clusters,
+        client,
+        client_ip,
+        healthy_only,
+        cache_millis,
+        ctx.wall_ms,
+        env=env,
+        is_check=is_check,
+    )
+    return Response(body=body, content_type=APPLICATION_JSON)
+
+
+def list_instances(ctx: Context) -> Response:
+    """GET ``/instance/list``."""
+    params = ctx.params
+    return _serve_list(ctx, namespace_param(params), required_grouped_name(params))
+
+
+def _legacy_name(params: Params) -> str:
+    """``dom`` of the legacy ``/api/*`` endpoints: a plain name in ``DEFAULT_GROUP``."""
+    return check_grouped_name(f"{DEFAULT_GROUP}{GROUP_SEPARATOR}{params.required('dom')}")
+
+
+def srv_ipxt(ctx: Context) -> Response:
+    """Any method ``/api/srvIPXT``: ``instance/list`` for ``DEFAULT_GROUP@@<dom>``."""
+    params = ctx.params
+    return _serve_list(ctx, namespace_param(params), _legacy_name(params))
+
+
+# --- beats ----------------------------------------------------------------------------------------
+
+_beat_replies: dict[tuple[int, int, bool | None], bytes] = {}
+
+
+def _beat_reply(code: int, interval: int, light: bool | None) -> Response:
+    """``{"clientBeatInterval":N,"code":C[,"lightBeatEnabled":B]}``, encoded once per variant."""
+    variant = (code, interval, light)
+    body = _beat_replies.get(variant)
+    if body is None:
+        value: dict[str, Any] = {"clientBeatInterval": interval, "code": code}
+        if light is not None:
+            value["lightBeatEnabled"] = light
+        body = json.dumps(value, separators=(",", ":")).encode()
+        if len(_beat_replies) < MAX_BEAT_REPLY_VARIANTS:
+            _beat_replies[variant] = body
+    return Response(body=body, content_type=APPLICATION_JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class _BeatInfo:
+    """The fields of a beat JSON (Nacos ``RsInfo``) that the server reads."""
+
+    ip: str
+    port: int
+    cluster: str
+    weight: float
+    ephemeral: bool
+    raw_metadata: dict[str, Any] | None
+    """Checked and converted only when the beat re-registers (an existing instance ignores it)."""
+
+    def metadata(self) -> dict[str, str]:
+        """The metadata as Jackson reads ``Map<String,String>``: scalars become strings; 400 otherwise."""
+        return parse_metadata(json.dumps(self.raw_metadata)) if self.raw_metadata else {}
+
+
+def _beat_scalar(value: Any, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise BadRequest(f"Param 'beat' is illegal: '{key}' must be a string")
+
+
+def _parse_beat(raw: str, cluster_default: str) -> _BeatInfo:
+    """Decode a beat JSON like Jackson into ``RsInfo``; malformed beats are 400 (Nacos: 500)."""
+    if len(raw) > MAX_BEAT_BYTES:
+        raise BadRequest(f"Param 'beat' is too large: at most {MAX_BEAT_BYTES} bytes")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest(f"Param 'beat' is not valid JSON: {raw[:128]}") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"Param 'beat' must be a JSON object: {raw[:128]}")
+    ip = check_ip(_beat_scalar(value.get("ip", ""), "ip").strip())
+    port_value = value.get("port", 0)
+    if isinstance(port_value, bool) or not isinstance(port_value, int | str):
+        raise BadRequest("Param 'beat' is illegal: 'port' must be an integer")
+    port = parse_int("port", str(port_value), 0, _MAX_PORT)
+    cluster = value.get("cluster")
+    cluster = _beat_scalar(cluster, "cluster").strip() if cluster is not None else ""
+    cluster = check_cluster(cluster or cluster_default)
+    weight = value.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise BadRequest("Param 'beat' is illegal: 'weight' must be a number")
+    try:
+        weight = float(weight)
+    except OverflowError:  # an integer literal beyond any double
+        raise BadRequest("Param 'beat' is illegal: 'weight' is out of range") from None
+    ephemeral = value.get("ephemeral", True)
+    if isinstance(ephemeral, str):
+        ephemeral = ephemeral.strip().lower() == "true"
+    if not isinstance(ephemeral, bool):
+        raise BadRequest("Param 'beat' is illegal: 'ephemeral' must be a boolean")
+    metadata = value.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest("Param 'beat' is illegal: 'metadata' must be an object")
+    return _BeatInfo(ip, port, cluster, weight, ephemeral, metadata)
+
+
+def _interval(instance: Instance, switches: Switches) -> int:
+    """The reply's ``clientBeatInterval``: the instance's preserved interval, else the switch."""
+    if _INTERVAL_KEY in instance.metadata:
+        return instance.beat_interval_ms
+    return switches.clientBeatInterval
+
+
+def _handle_beat(ctx: Context, namespace: str, name: str) -> Response:
+    """Nacos ``InstanceController.beat`` (§3.7, §8.1)."""
+    params = ctx.params
+    state = ctx.state
+    switches = state.switches
+    cluster_default = check_cluster(params.optional("clusterName", DEFAULT_CLUSTER))
+    raw_beat = params.optional("beat")
+    info: _BeatInfo | None = None
+    if raw_beat:
+        info = _parse_beat(raw_beat, cluster_default)
+        ip, port, cluster = info.ip, info.port, info.cluster
+    else:
+        ip = check_ip(params.optional("ip"))
+        port = params.integer("port", 0, low=0, high=_MAX_PORT)
+        cluster = cluster_default
+    key = datum_key(ip, port, cluster)
+    service = state.registry.get(namespace, name)
+    ephemeral = service.get(key, True) if service is not None else None
+    if ephemeral is None:
+        persistent = service.get(key, False) if service is not None else None
+        if persistent is not None:  # the beat processor only looks at ephemeral instances
+            return _beat_reply(CODE_OK, _interval(persistent, switches), switches.lightBeatEnabled)
+        if info is None:
+            return _beat_reply(CODE_NOT_FOUND, switches.clientBeatInterval, None)
+        instance = _build(
+            ip, port, cluster, weight=info.weight, ephemeral=info.ephemeral, metadata=info.metadata()
+        )
+        written = upsert(state, namespace, name, instance, ctx.now_ms)
+        reply = _beat_reply(CODE_OK, _interval(instance, switches), switches.lightBeatEnabled)
+        reply.durable_seq = written.durable_seq
+        return reply
+    now_ms = ctx.now_ms
+    status = state.beats.beat(effects.beat_key(namespace, name, key), now_ms)
+    if not ephemeral.marked:
+        if status == BEAT_UNKNOWN:  # not tracked (should not happen): track it from now on
+            effects.track(state, namespace, name, ephemeral.replace(healthy=True), now_ms)
+        if status == BEAT_REVIVED or not ephemeral.healthy:
+            effects.notify(state, state.registry.set_healthy(namespace, name, key, True, True), now_ms)
+    return _beat_reply(CODE_OK, _interval(ephemeral, switches), switches.lightBeatEnabled)
+
+
+def beat(ctx: Context) -> Response:
+    """PUT ``/instance/beat``."""
+    params = ctx.params
+    return _handle_beat(ctx, namespace_param(params), required_grouped_name(params))
+
+
+def client_beat(ctx: Context) -> Response:
+    """Any method ``/api/clientBeat``: a beat for ``DEFAULT_GROUP@@<dom>``."""
+    params = ctx.params
+    return _handle_beat(ctx, namespace_param(params), _legacy_name(params))
+
+
+# --- metadata batch and statuses -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    ip: str
+    port: int
+    ephemeral: bool
+    cluster: str
+
+
+def _parse_targets(raw: str) -> list[_Target]:
+    """The ``instances`` JSON list: ip, port, ephemeral (default true), clusterName (default DEFAULT)."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest(f"Param 'instances' is not valid JSON: {raw[:128]}") from None
+    if not isinstance(value, list):
+        raise BadRequest("Param 'instances' must be a JSON list of instances")
+    if len(value) > MAX_BATCH_INSTANCES:
+        raise BadRequest(f"Param 'instances' lists more than {MAX_BATCH_INSTANCES} instances")
+    targets = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise BadRequest("Param 'instances' must be a JSON list of instances")
+        ip, port, ephemeral = item.get("ip"), item.get("port", 0), item.get("ephemeral", True)
+        cluster = item.get("clusterName") or DEFAULT_CLUSTER
+        if (
+            not isinstance(ip, str)
+            or isinstance(port, bool)
+            or not isinstance(port, int | str)
+            or not isinstance(ephemeral, bool)
+            or not isinstance(cluster, str)
+        ):
+            raise BadRequest(f"Param 'instances' holds an illegal instance: {json.dumps(item)[:128]}")
+        targets.append(
+            _Target(
+                check_ip(ip), parse_int("port", str(port), 0, _MAX_PORT), ephemeral, check_cluster(cluster)
+            )
+        )
+    return targets
+
+
+def _locate(service: Service, targets: list[_Target], consistency: str) -> list[Instance]:
+    """Nacos ``getLocatedInstance``: all of one kind, or each target by ip, port, kind and cluster."""
+    if consistency in ("ephemeral", "persist"):
+        return service.instances(ephemeral=consistency == "ephemeral")
+    located: dict[tuple[bool, str], Instance] = {}
+    for target in targets:
+        for instance in service.instances(target.ephemeral):
+            if (
+                instance.ip == target.ip
+                and target.port in (0, instance.port)
+                and instance.cluster == target.cluster
+            ):
+                located.setdefault((instance.ephemeral, instance.key), instance)
+                break
+    return list(located.values())
+
+
+def _batch_metadata(ctx: Context, remove: bool) -> Response:
+    """PUT (merge keys) / DELETE (remove keys) ``/instance/metadata/batch`` (§3.8)."""
+    params = ctx.params
+    state = ctx.state
+    namespace = namespace_param(params)
+    name = grouped_name(params)
+    if not name:
+        raise required_param("serviceName")
+    consistency = params.optional("consistencyType")
+    raw_targets = params.optional("instances")
+    targets = _parse_targets(raw_targets) if raw_targets else []
+    metadata = parse_metadata(params.required("metadata"))
+    empty = _json({"updated": []})
+    try:
+        check_grouped_name(name)
+    except BadRequest:
+        return empty  # Nacos swallows every error past this point and answers an empty list
+    service = state.registry.get(namespace, name)
+    if service is None:
+        return empty
+    located = _locate(service, targets, consistency)
+    updated: list[Instance] = []
+    for instance in located:
+        if remove:
+            merged = {k: v for k, v in instance.metadata.items() if k not in metadata}
+        else:
+            merged = {**instance.metadata, **metadata}
+        check_metadata(merged)
+        updated.append(instance.replace(metadata=merged))
+    response = _json({"updated": [f"{i.key}:{_EPHEMERAL_SUFFIX[i.ephemeral]}" for i in updated]})
+    if not updated:
+        return response
+    effects.notify(
+        state, state.registry.put_instances(namespace, name, updated, DEFAULT_SERVICE_META), ctx.now_ms
+    )
+    for instance in updated:
+        if instance.ephemeral:
+            state.beats.set_timeouts(
+                effects.beat_key(namespace, name, instance.key),
+                instance.beat_timeout_ms,
+                instance.delete_timeout_ms,
+            )
+    if any(not instance.ephemeral for instance in updated):
+        response.durable_seq = effects.persist_service(state, namespace, name)
+    return response
+
+
+def metadata_update(ctx: Context) -> Response:
+    """PUT ``/instance/metadata/batch``."""
+    return _batch_metadata(ctx, remove=False)
+
+
+def metadata_remove(ctx: Context) -> Response:
+    """DELETE ``/instance/metadata/batch``."""
+    return _batch_metadata(ctx, remove=True)
+
+
+def statuses(ctx: Context) -> Response:
+    """Any method ``/instance/statuses``: ``{"ips":["ip:port_true",..]}`` for ``key`` (§3.9)."""
+    key = ctx.params.raw("key")
+    if not key:
+        raise required_param("key")
+    namespace, separator, name = key.partition("##")
+    if not separator:
+        namespace, name = "", key
+    namespace = check_namespace(namespace)
+    name = check_grouped_name(name)
+    service = ctx.state.registry.get(namespace, name)
+    if service is None:
+        raise NotFound(f"service: {name} not found.")
+    return _json(
+        {
+            "ips": [
+                f"{i.ip}:{i.port}_{'true' if i.healthy else 'false'}"
+                for i in (*service.instances(ephemeral=False), *service.instances(ephemeral=True))
+            ]
+        }
+    )
+
+
+ROUTES: Routes = {
+    ("POST", "/v1/ns/instance"): register,
+    ("DELETE", "/v1/ns/instance"): deregister,
+    ("PUT", "/v1/ns/instance"): update,
+    ("PATCH", "/v1/ns/instance"): patch,
+    ("GET", "/v1/ns/instance"): detail,
+    ("GET", "/v1/ns/instance/list"): list_instances,
+    ("PUT", "/v1/ns/instance/beat"): beat,
+    ("PUT", "/v1/ns/instance/metadata/batch"): metadata_update,
+    ("DELETE", "/v1/ns/instance/metadata/batch"): metadata_remove,
+    **any_method("/v1/ns/instance/statuses", statuses),
+    **any_method("/v1/ns/api/srvIPXT", srv_ipxt),
+    **any_method("/v1/ns/api/clientBeat", client_beat),
+}
+"""The instance endpoints, by (method, path below ``/nacos``)."""

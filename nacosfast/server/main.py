@@ -1,0 +1,154 @@
+"""Wire a standalone node together: durable log, naming application, HTTP, UDP push, reaper, signals."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from dataclasses import dataclass
+
+import trio
+
+from nacosfast.config import Settings
+from nacosfast.limits import PUSH_CACHE_MILLIS, REAPER_PERIOD_MS
+from nacosfast.naming import journal
+from nacosfast.naming.app import NamingApp
+from nacosfast.naming.client_info import parse_client_info
+from nacosfast.naming.expiry import sweep
+from nacosfast.naming.push import PushConfig, PushHub
+from nacosfast.naming.render import render_list
+from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.server.clock import monotonic_ms, wall_ms
+from nacosfast.server.durability import Durability
+from nacosfast.server.http import serve_http
+from nacosfast.server.udp import PushServer
+from nacosfast.store.log import AppendLog, StoreError
+from nacosfast.wire.message import Request, Response
+
+log = logging.getLogger("nacosfast.server")
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """What a started node reports: its HTTP port and UDP push address."""
+
+    http_port: int
+    push_address: tuple[str, int] | None
+
+
+def _push_hub(state_box: list[NamingState], settings: Settings) -> PushHub:
+    def render(namespace: str, service: str, clusters: str, agent: str, client_ip: str) -> bytes:
+        return render_list(
+            state_box[0],
+            namespace,
+            service,
+            clusters,
+            parse_client_info(agent),
+            client_ip,
+            False,
+            PUSH_CACHE_MILLIS,
+            wall_ms(),
+        )
+
+    config = PushConfig(
+        coalesce_ms=settings.push_coalesce_ms,
+        retry_ms=settings.push_retry_ms,
+        give_up_ms=settings.push_give_up_ms,
+        repeat_ms=settings.push_repeat_ms,
+    )
+    return PushHub(render, config)
+
+
+async def _reap(state: NamingState) -> None:
+    """Sweep beat expiry and empty services on the monotonic clock, forever."""
+    while True:
+        await trio.sleep(REAPER_PERIOD_MS / 1000)
+        try:
+            sweep(state, monotonic_ms())
+        except Exception:  # a bug in one sweep must not stop expiry for good
+            log.exception("expiry sweep failed")
+
+
+async def serve(
+    settings: Settings, *, task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run one standalone node until cancelled; ``task_status`` gets the bound addresses."""
+    store = AppendLog.open(settings.data_dir)
+    try:
+        state_box: list[NamingState] = []
+        hub = _push_hub(state_box, settings)
+        durability: Durability | None = None
+
+        class _Journal:
+            def append(self, payload: bytes) -> int:
+                assert durability is not None
+                return durability.append(payload)
+
+        state = NamingState(
+            push=hub,
+            journal=_Journal(),
+            identity=ServerIdentity(settings.host, settings.port, standalone=True),
+            started_wall_ms=wall_ms(),
+        )
+        state_box.append(state)
+        replayed = journal.replay(state, store.replay())
+        log.info(
+            "loaded %d durable records from %s: %d services, %d instances",
+            replayed,
+            settings.data_dir,
+            state.registry.service_count,
+            state.registry.instance_count,
+        )
+        durability = Durability(store, snapshot_source=lambda: journal.snapshot(state))
+        app = NamingApp(state)
+
+        def handle(request: Request) -> Response:
+            return app.handle(request, monotonic_ms(), wall_ms())
+
+        async with trio.open_nursery() as nursery:
+            await nursery.start(durability.run)
+            push_address = None
+            if settings.push_enabled:
+                push_server = PushServer(hub, settings.push_host or settings.host, settings.push_port)
+                push_address = await nursery.start(push_server.run)
+            else:
+                state.switches.pushEnabled = False
+            nursery.start_soon(_reap, state)
+            http_scope = trio.CancelScope()
+
+            async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+                with http_scope:
+                    await serve_http(
+                        handle, durability.wait_durable, settings.host, settings.port, task_status=task_status
+                    )
+                # HTTP is done (answers in flight were given their grace); now stop the rest.
+                nursery.cancel_scope.cancel()
+
+            http_port = await nursery.start(run_http)
+            log.info("nacosfast serving Nacos naming on http://%s:%d/nacos", settings.host, http_port)
+            task_status.started(RunningServer(http_port, push_address))
+            nursery.start_soon(_stop_on_signal, http_scope)
+    finally:
+        store.close()
+
+
+async def _stop_on_signal(http_scope: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            http_scope.cancel()
+            return
+
+
+def run_server(settings: Settings) -> int:
+    """Run until SIGINT/SIGTERM; the process exit status."""
+    status = 0
+    try:
+        trio.run(serve, settings)
+    except* StoreError as group:
+        log.error("cannot open the data directory %s: %s", settings.data_dir, group.exceptions[0])
+        status = 1
+    except* OSError as group:
+        log.error("cannot start: %s", group.exceptions[0])
+        status = 1
+    log.info("stopped" if status == 0 else "not started")
+    return status
