@@ -1,0 +1,98 @@
+"""Service, catalog and operator reads through ``NamingApp.handle`` (no sockets).
+
+    .venv/bin/python -m pytest bench/bench_naming_admin.py --benchmark-only    # figures
+    .venv/bin/python -m pytest bench/bench_naming_admin.py --benchmark-disable # smoke run
+
+The registry holds ``SERVICES`` services of ``PER_SERVICE`` ephemeral instances each. The reads are
+the ones clients and consoles repeat: ``/operator/metrics`` (Java and Node health probe),
+``/service/list`` (Spring Cloud's ``getServices`` asks for every name with ``pageSize`` 2^31-1), the
+console's ``/catalog/services`` table and ``/catalog/instances`` page, and ``GET /service``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from nacosfast.naming.app import NamingApp
+from nacosfast.naming.state import NamingState
+from nacosfast.wire.message import Request, Response
+
+SERVICES = 1_000
+PER_SERVICE = 10
+JAVA_UA = b"Nacos-Java-Client:v1.4.8"
+
+
+class _NullPush:
+    def subscribe(self, *args: Any) -> None:
+        return None
+
+    def service_changed(self, namespace: str, service: str, now_ms: int) -> None:
+        return None
+
+    def subscribers(self, namespace: str, service: str) -> list[Any]:
+        return []
+
+    @property
+    def subscriber_count(self) -> int:
+        return 0
+
+    def counters(self) -> dict[str, Any]:
+        return {"succeed": 0, "total": 0, "ratio": 0}
+
+
+class _NullJournal:
+    def __init__(self) -> None:
+        self.seq = 0
+
+    def append(self, payload: bytes) -> int:
+        self.seq += 1
+        return self.seq
+
+
+def _request(method: str, path: str, params: dict[str, Any]) -> Request:
+    query = urlencode(params).encode()
+    return Request(method, "/nacos" + path, query=query, headers={b"user-agent": JAVA_UA})
+
+
+@pytest.fixture(scope="module")
+def app() -> NamingApp:
+    app = NamingApp(NamingState(push=_NullPush(), journal=_NullJournal()))
+    for service in range(SERVICES):
+        for host in range(PER_SERVICE):
+            params = {"serviceName": f"svc-{service:04d}", "ip": f"10.0.{host}.{service % 250}", "port": 8080}
+            response = app.handle(_request("POST", "/v1/ns/instance", params), 0, 0)
+            assert response.status == 200, response.body
+    return app
+
+
+def _call(app: NamingApp, method: str, path: str, params: dict[str, Any]) -> Callable[[], Response]:
+    def once() -> Response:
+        # A fresh Request each round: parameter parsing is part of what is measured.
+        return app.handle(_request(method, path, params), 1_000, 1_000)
+
+    return once
+
+
+CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "metrics": ("GET", "/v1/ns/operator/metrics", {}),
+    "service_detail": ("GET", "/v1/ns/service", {"serviceName": "svc-0500"}),
+    "service_list_page_100": ("GET", "/v1/ns/service/list", {"pageNo": 3, "pageSize": 100}),
+    "service_list_all": ("GET", "/v1/ns/service/list", {"pageNo": 1, "pageSize": 2**31 - 1}),
+    "catalog_services_page_10": ("GET", "/v1/ns/catalog/services", {"pageNo": 2, "pageSize": 10}),
+    "catalog_instances": (
+        "GET",
+        "/v1/ns/catalog/instances",
+        {"serviceName": "svc-0500", "clusterName": "DEFAULT", "pageNo": 1, "pageSize": 10},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_admin_read(benchmark: Any, app: NamingApp, case: str) -> None:
+    method, path, params = CASES[case]
+    response = benchmark(_call(app, method, path, params))
+    assert response.status == 200, response.body

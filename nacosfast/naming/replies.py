@@ -1,0 +1,72 @@
+"""Small helpers shared by the service, catalog, operator, health and console endpoints.
+
+Answers (``ok``, JSON, the console's ``RestResult``), Spring ``@RequestParam`` presence, Java-style
+lenient integers, Java float rounding and paging.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Sequence
+from typing import Any, Final, TypeVar
+
+from nacosfast.errors import BadRequest
+from nacosfast.naming.params import Params
+from nacosfast.wire.message import APPLICATION_JSON, Response
+
+T = TypeVar("T")
+
+JAVA_LONG_MAX: Final = 2**63 - 1
+_FLOAT32_MAX: Final = 3.4028234663852886e38
+
+
+def ok(durable_seq: int = 0) -> Response:
+    """The plain-text ``ok`` every Nacos write answers; sent once ``durable_seq`` is durable."""
+    return Response(durable_seq=durable_seq)
+
+
+def json_reply(value: Any, status: int = 200, durable_seq: int = 0) -> Response:
+    """``value`` as compact JSON (non-ASCII escaped, so any stored string encodes)."""
+    body = json.dumps(value, separators=(",", ":")).encode()
+    return Response(status=status, body=body, content_type=APPLICATION_JSON, durable_seq=durable_seq)
+
+
+def rest_result(data: Any, durable_seq: int = 0) -> Response:
+    """Nacos core's ``RestResult`` success: ``{"code":200,"message":null,"data":...}``."""
+    return json_reply({"code": 200, "message": None, "data": data}, durable_seq=durable_seq)
+
+
+def request_param(params: Params, key: str, kind: str = "String") -> str:
+    """A required Spring ``@RequestParam``: untrimmed, present (it may be empty), else 400."""
+    if key not in params:
+        raise BadRequest(
+            f"Required request parameter '{key}' for method parameter type {kind} is not present"
+        )
+    return params.raw(key)
+
+
+def lenient_int(value: str, default: int = 0) -> int:
+    """commons-lang3 ``NumberUtils.toInt``: a Java int, else ``default`` (``1_0``, ``١``, ``1.5`` too)."""
+    text = value.strip()
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or len(digits) > 10 or not (digits.isascii() and digits.isdigit()):
+        return default
+    number = int(text)
+    return number if -(2**31) <= number < 2**31 else default
+
+
+def java_float(value: float) -> float:
+    """``value`` rounded to a Java ``float`` (the type of ``protectThreshold``), as Java compares it."""
+    if abs(value) > _FLOAT32_MAX:
+        return value
+    result: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    return result
+
+
+def page(items: Sequence[T], start: int, size: int) -> list[T]:
+    """``items[start:start+size]`` with Java ``subList`` bounds clamped (never negative indexes)."""
+    count = len(items)
+    start = min(max(start, 0), count)
+    end = min(max(start + max(size, 0), start), count)
+    return list(items[start:end])

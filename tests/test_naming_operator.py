@@ -1,0 +1,370 @@
+"""Operator endpoints (spec §4): switches, metrics, servers, push state, distro, log, cluster state."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nacosfast import NACOS_COMPAT_VERSION
+from nacosfast.errors import Unavailable
+from nacosfast.naming.app import NamingApp
+from nacosfast.naming.journal import replay
+from nacosfast.naming.operator import CpuSampler, HostFigures, memory_used
+from nacosfast.naming.push import PushHub
+from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.naming.switches import Switches
+from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush, call, json_body
+
+SWITCHES = "/v1/ns/operator/switches"
+
+
+def switches(app: NamingApp) -> Any:
+    return json_body(call(app, "GET", SWITCHES))
+
+
+def put_switch(app: NamingApp, entry: str, value: str, **extra: Any) -> Any:
+    return call(app, "PUT", SWITCHES, {"entry": entry, "value": value, **extra})
+
+
+# --- switches -------------------------------------------------------------------------------------------
+
+
+def test_operator_switches_shows_nacos_defaults_with_nulls(app: NamingApp) -> None:
+    shown = switches(app)
+    assert shown == Switches().to_json()
+    assert shown["masters"] is None
+    assert shown["overriddenServerStatus"] is None
+    assert shown["name"] == "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00"
+    assert shown["distroThreshold"] == 0.7
+    assert shown["defaultPushCacheMillis"] == 10000
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "field", "expected"),
+    [
+        ("distroThreshold", "0.9", "distroThreshold", 0.9),
+        ("clientBeatInterval", "8000", "clientBeatInterval", 8000),
+        ("pushVersion", "java:1.2.0", "pushJavaVersion", "1.2.0"),
+        ("pushVersion", "python:0.5.0", "pushPythonVersion", "0.5.0"),
+        ("pushVersion", "c:1.1.0", "pushCVersion", "1.1.0"),
+        ("pushVersion", "go:0.2.0", "pushGoVersion", "0.2.0"),
+        ("pushCacheMillis", "20000", "defaultPushCacheMillis", 20000),
+        ("defaultCacheMillis", "1000", "defaultCacheMillis", 1000),
+        ("masters", "1.1.1.1,2.2.2.2,", "masters", ["1.1.1.1", "2.2.2.2"]),
+        ("distro", "FALSE", "distroEnabled", False),
+        ("check", "false", "healthCheckEnabled", False),
+        ("pushEnabled", "false", "pushEnabled", False),
+        (
+            "serviceStatusSynchronizationPeriodMillis",
+            "5000",
+            "serviceStatusSynchronizationPeriodMillis",
+            5000,
+        ),
+        ("serverStatusSynchronizationPeriodMillis", "1000", "serverStatusSynchronizationPeriodMillis", 1000),
+        ("healthCheckTimes", "5", "checkTimes", 5),
+        ("disableAddIP", "true", "disableAddIP", True),
+        ("sendBeatOnly", "true", "sendBeatOnly", True),
+        (
+            "limitedUrlMap",
+            "/nacos/v1/ns/instance:503,/x:429",
+            "limitedUrlMap",
+            {"/nacos/v1/ns/instance": 503, "/x": 429},
+        ),
+        ("enableStandalone", "false", "enableStandalone", False),
+        ("overriddenServerStatus", "DOWN", "overriddenServerStatus", "DOWN"),
+        ("defaultInstanceEphemeral", "false", "defaultInstanceEphemeral", False),
+        ("distroServerExpiredMillis", "20000", "distroServerExpiredMillis", 20000),
+        ("lightBeatEnabled", "n", "lightBeatEnabled", False),
+        ("autoChangeHealthCheckEnabled", "off", "autoChangeHealthCheckEnabled", False),
+    ],
+)
+def test_operator_switches_entry_changes_its_field(
+    app: NamingApp, journal: MemoryJournal, entry: str, value: str, field: str, expected: object
+) -> None:
+    response = put_switch(app, entry, value)
+    assert (response.status, response.body) == (200, b"ok")
+    assert switches(app)[field] == expected
+    assert response.durable_seq == len(journal.payloads) == 1
+    record = json.loads(journal.payloads[0])
+    assert record["t"] == "switches"
+    assert record["value"][field] == expected
+
+
+def test_operator_switches_change_survives_replay(app: NamingApp, journal: MemoryJournal) -> None:
+    put_switch(app, "clientBeatInterval", "7000")
+    put_switch(app, "overriddenServerStatus", "WRITE_ONLY")
+    fresh = NamingState(push=RecordingPush(), journal=MemoryJournal())
+    replay(fresh, journal.payloads)
+    assert (fresh.switches.clientBeatInterval, fresh.switches.overriddenServerStatus) == (7000, "WRITE_ONLY")
+
+
+def test_operator_switches_overridden_status_null_clears(app: NamingApp) -> None:
+    put_switch(app, "overriddenServerStatus", "DOWN")
+    put_switch(app, "overriddenServerStatus", "null")
+    assert switches(app)["overriddenServerStatus"] is None
+
+
+def test_operator_switches_debug_applies_without_journal(app: NamingApp, journal: MemoryJournal) -> None:
+    response = put_switch(app, "pushEnabled", "false", debug="true")
+    assert (response.status, response.durable_seq) == (200, 0)
+    assert switches(app)["pushEnabled"] is False
+    assert journal.payloads == []
+
+
+def test_operator_switches_unknown_entry_is_ignored(app: NamingApp, journal: MemoryJournal) -> None:
+    response = put_switch(app, "noSuchSwitch", "1")
+    assert (response.status, response.body, response.durable_seq) == (200, b"ok", 0)
+    assert switches(app) == Switches().to_json()
+    assert journal.payloads == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "value", "message"),
+    [
+        ("distroThreshold", "0", "distroThreshold can not be zero or negative"),
+        ("distroThreshold", "NaN", "distroThreshold can not be zero or negative"),
+        ("distroThreshold", "x", "For input string"),
+        ("clientBeatInterval", "0", "clientBeatInterval must be in"),
+        ("clientBeatInterval", "5e3", "For input string"),
+        ("clientBeatInterval", "99999999999999999999", "For input string"),
+        ("pushVersion", "java", "pushVersion must be"),
+        ("pushVersion", "java:1.2", "illegal version"),
+        ("pushVersion", "ruby:1.2.3", "unsupported client type: ruby"),
+        ("pushCacheMillis", "9999", "too small(<10000)"),
+        ("defaultCacheMillis", "999", "too small(<1000)"),
+        ("distro", "yes", "Invalid boolean value"),
+        ("pushEnabled", "1", "Invalid boolean value"),
+        ("lightBeatEnabled", "maybe", "Invalid boolean value"),
+        ("serviceStatusSynchronizationPeriodMillis", "4999", "too small(<5000)"),
+        ("serverStatusSynchronizationPeriodMillis", "999", "too small(<1000)"),
+        ("healthCheckTimes", "0", "healthCheckTimes must be in"),
+        ("limitedUrlMap", "/x", "invalid input for limited urls"),
+        ("limitedUrlMap", ":503", "url can not be empty"),
+        ("limitedUrlMap", "/x:0", "illegal normal status code: 0"),
+        ("limitedUrlMap", "/x:abc", "For input string"),
+        ("overriddenServerStatus", "up", "overriddenServerStatus must be one of"),
+        ("distroServerExpiredMillis", "-1", "distroServerExpiredMillis must be in"),
+        ("batch", "{", "not valid JSON"),
+    ],
+)
+def test_operator_switches_refuses_bad_values(
+    app: NamingApp, journal: MemoryJournal, entry: str, value: str, message: str
+) -> None:
+    response = put_switch(app, entry, value)
+    assert response.status == 400
+    assert message in response.body.decode()
+    assert switches(app) == Switches().to_json()
+    assert journal.payloads == []
+
+
+@pytest.mark.parametrize("missing", ["entry", "value"])
+def test_operator_switches_requires_entry_and_value(app: NamingApp, missing: str) -> None:
+    params = {"entry": "pushEnabled", "value": "true"}
+    del params[missing]
+    response = call(app, "PUT", SWITCHES, params)
+    assert response.status == 400
+    assert f"Required request parameter '{missing}'" in response.body.decode()
+
+
+def test_operator_switches_batch_replaces_all_but_standalone(app: NamingApp, journal: MemoryJournal) -> None:
+    put_switch(app, "enableStandalone", "false")
+    batch = Switches().to_json()
+    batch.update(clientBeatInterval=6000, pushEnabled=False, masters=["a"], enableStandalone=True, unknown=1)
+    response = put_switch(app, "batch", json.dumps(batch))
+    assert response.status == 200, response.body
+    shown = switches(app)
+    assert (shown["clientBeatInterval"], shown["pushEnabled"], shown["masters"]) == (6000, False, ["a"])
+    assert shown["enableStandalone"] is False
+    assert response.durable_seq == len(journal.payloads)
+
+
+def test_operator_switches_batch_fills_missing_fields_with_defaults(app: NamingApp) -> None:
+    put_switch(app, "clientBeatInterval", "9000")
+    assert put_switch(app, "batch", '{"pushEnabled":false}').status == 200
+    shown = switches(app)
+    assert (shown["clientBeatInterval"], shown["pushEnabled"]) == (5000, False)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"clientBeatInterval": "5000"},
+        {"pushEnabled": "false"},
+        {"distroThreshold": 0},
+        {"checkTimes": True},
+        {"masters": [1]},
+        {"httpHealthParams": {"max": 5000, "min": 100, "factor": 0.5}},
+        {"tcpHealthParams": {"max": 1000, "min": 500, "factor": 0.5}},
+        {"tcpHealthParams": {"max": 5000, "min": 1000, "factor": 1.5}},
+        {"mysqlHealthParams": {"max": 5000}},
+        {"limitedUrlMap": {"/x": 0}},
+        {"pushJavaVersion": "1.0"},
+        {"overriddenServerStatus": "BROKEN"},
+        {"defaultPushCacheMillis": 10},
+    ],
+)
+def test_operator_switches_batch_refuses_bad_fields(
+    app: NamingApp, journal: MemoryJournal, change: dict[str, Any]
+) -> None:
+    batch = Switches().to_json()
+    batch.update(change)
+    assert put_switch(app, "batch", json.dumps(batch)).status == 400
+    assert switches(app) == Switches().to_json()
+    assert journal.payloads == []
+
+
+def test_operator_switches_put_only_on_put(app: NamingApp) -> None:
+    response = call(app, "POST", SWITCHES, {"entry": "pushEnabled", "value": "false"})
+    assert response.status == 501
+
+
+# --- metrics, servers, alias ----------------------------------------------------------------------------
+
+
+def test_operator_metrics_reports_up_and_counts(app: NamingApp) -> None:
+    for ip in ("10.0.0.1", "10.0.0.2"):
+        call(app, "POST", "/v1/ns/instance", {"serviceName": "a", "ip": ip, "port": 80})
+    call(app, "POST", "/v1/ns/service", {"serviceName": "b"})
+    answer = json_body(call(app, "GET", "/v1/ns/operator/metrics"))
+    assert answer["status"] == "UP"
+    assert (answer["serviceCount"], answer["instanceCount"]) == (2, 2)
+    assert (answer["responsibleServiceCount"], answer["responsibleInstanceCount"]) == (2, 2)
+    assert answer["raftNotifyTaskCount"] == 0
+    for key in ("cpu", "load", "mem"):
+        assert isinstance(answer[key], float)
+        assert answer[key] >= 0.0
+
+
+def test_operator_metrics_status_follows_the_override(app: NamingApp) -> None:
+    put_switch(app, "overriddenServerStatus", "READ_ONLY")
+    assert json_body(call(app, "GET", "/v1/ns/ops/metrics"))["status"] == "READ_ONLY"
+
+
+def test_operator_servers_lists_this_standalone_node() -> None:
+    identity = ServerIdentity(host="10.1.2.3", port=8850)
+    app = NamingApp(NamingState(push=RecordingPush(), journal=MemoryJournal(), identity=identity))
+    member = {
+        "ip": "10.1.2.3",
+        "port": 8850,
+        "state": "UP",
+        "extendInfo": {"lastRefreshTime": WALL_EPOCH_MS, "raftPort": "7850", "version": NACOS_COMPAT_VERSION},
+        "address": "10.1.2.3:8850",
+        "failAccessCnt": 0,
+    }
+    assert json_body(call(app, "GET", "/v1/ns/operator/servers")) == {"servers": [member]}
+    assert json_body(call(app, "GET", "/v1/ns/operator/servers", {"healthy": "true"})) == {
+        "servers": [member]
+    }
+    assert json_body(call(app, "GET", "/v1/ns/operator/distro/status")) == {"status": [member]}
+    assert json_body(call(app, "GET", "/v1/ns/operator/distro/status", {"action": "other"})) == {}
+    assert call(app, "GET", "/v1/ns/operator/servers", {"healthy": "maybe"}).status == 400
+
+
+def test_operator_distro_server_names_this_node(app: NamingApp) -> None:
+    call(app, "POST", "/v1/ns/service", {"serviceName": "a"})
+    answer = json_body(call(app, "GET", "/v1/ns/operator/distro/server", {"serviceName": "a"}))
+    assert answer == {"responsibleServer": "127.0.0.1:8848"}
+    response = call(app, "GET", "/v1/ns/operator/distro/server", {"serviceName": "b"})
+    assert (response.status, response.body) == (404, b"caused: service not found;")
+
+
+def test_operator_cluster_state_is_the_local_peer(app: NamingApp) -> None:
+    answer = json_body(call(app, "GET", "/v1/ns/operator/cluster/state"))
+    assert answer["ip"] == "127.0.0.1:8848"
+    assert answer["state"] == "LEADER"
+
+
+# --- push state -----------------------------------------------------------------------------------------
+
+
+def test_operator_push_state_from_the_push_hub() -> None:
+    hub = PushHub(lambda *args: b"{}")
+    app = NamingApp(NamingState(push=hub, journal=MemoryJournal()))
+    answer = json_body(call(app, "GET", "/v1/ns/operator/push/state", {"detail": "true"}))
+    assert answer == {"succeed": 0, "total": 0, "ratio": 0, "data": [], "reset": False}
+    assert json_body(call(app, "POST", "/v1/ns/operator/push/state", {"reset": "true"}))["reset"] is True
+
+
+def test_operator_push_state_from_a_plain_sink(app: NamingApp) -> None:
+    answer = json_body(call(app, "GET", "/v1/ns/operator/push/state", {"detail": "1", "reset": "1"}))
+    assert answer == {"succeed": 0, "total": 0, "ratio": 0.0, "data": [], "reset": False}
+
+
+# --- log ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_levels() -> Iterator[None]:
+    names = ["nacosfast.naming.push", "nacosfast.server.http"]
+    saved = {name: logging.getLogger(name).level for name in names}
+    yield
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_levels")
+def test_operator_log_sets_a_logger_level(app: NamingApp) -> None:
+    response = call(app, "PUT", "/v1/ns/operator/log", {"logName": "naming-push", "logLevel": "warn"})
+    assert (response.status, response.body) == (200, b"ok")
+    assert logging.getLogger("nacosfast.naming.push").level == logging.WARNING
+    call(app, "PUT", "/v1/ns/operator/log", {"logName": "nacosfast.server.http", "logLevel": "DEBUG"})
+    assert logging.getLogger("nacosfast.server.http").level == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"logName": "root", "logLevel": "INFO"},
+        {"logName": "naming-push", "logLevel": "LOUD"},
+        {"logName": "x"},
+    ],
+)
+def test_operator_log_refuses_unknown_names_and_levels(app: NamingApp, params: dict[str, str]) -> None:
+    assert call(app, "PUT", "/v1/ns/operator/log", params).status == 400
+
+
+# --- host figures ---------------------------------------------------------------------------------------
+
+
+def test_operator_cpu_sampler_reads_deltas(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n")
+    sampler = CpuSampler(str(stat))
+    assert sampler.sample() == pytest.approx(0.2)
+    stat.write_text("cpu  150 0 150 800 100 0 0 0 0 0\n")
+    assert sampler.sample() == pytest.approx(0.5)
+    assert CpuSampler(str(tmp_path / "missing")).sample() == 0.0
+
+
+def test_operator_memory_used_reads_meminfo(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:  1000 kB\nMemFree:  100 kB\nMemAvailable:  250 kB\n")
+    assert memory_used(str(meminfo)) == pytest.approx(0.75)
+    assert memory_used(str(tmp_path / "missing")) == 0.0
+
+
+def test_operator_switches_unchanged_when_the_journal_refuses() -> None:
+    class RefusingJournal:
+        def append(self, payload: bytes) -> int:
+            raise Unavailable("storage is full")
+
+    app = NamingApp(NamingState(push=RecordingPush(), journal=RefusingJournal()))
+    assert put_switch(app, "pushEnabled", "false").status == 503
+    assert switches(app)["pushEnabled"] is True
+
+
+def test_operator_host_figures_are_read_at_most_once_a_period(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 100 800 0 0 0 0\n")
+    figures = HostFigures(CpuSampler(str(stat)), period_ms=1_000)
+    first = figures.read(5_000)[0]
+    stat.write_text("cpu  200 0 200 800 0 0 0 0\n")
+    assert figures.read(5_999)[0] == first
+    assert figures.read(6_000)[0] == pytest.approx(1.0)
+    stat.write_text("cpu  200 0 200 900 0 0 0 0\n")
+    assert figures.read(0)[0] == pytest.approx(0.0)  # another clock: refreshed, not trusted
