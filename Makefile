@@ -36,7 +36,14 @@ lint: $(CORE_BUILT)
 	$(BIN)/mypy
 	$(BIN)/python -m mypy.stubtest nacosfast._core.registry nacosfast._core.beats nacosfast._core.digest
 
-test: lint
+NODE_CLIENT := tests/node/node_modules/.installed
+
+# The real Node nacos-naming client for the push tests, pinned by tests/node/package-lock.json.
+$(NODE_CLIENT): tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: lint $(NODE_CLIENT)
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest bench --benchmark-disable -q
 

@@ -42,9 +42,11 @@ class Settings:
             raise ConfigError(
                 f"log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {self.log_level}"
             )
-        for name in ("push_coalesce_ms", "push_retry_ms", "push_give_up_ms", "push_repeat_ms"):
+        for name in ("push_coalesce_ms", "push_retry_ms", "push_repeat_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
+        if self.push_give_up_ms < 1:
+            raise ConfigError("push_give_up_ms must be at least 1")
         return self
 
 

@@ -16,6 +16,24 @@ NODE_UA = "Nacos-Java-Client:v1.0.0"
 WALL_EPOCH_MS = 1_700_000_000_000
 
 
+@dataclass(frozen=True)
+class RecordedSubscriber:
+    """A subscription as the recording sink shows it to ``/service/subscribers``."""
+
+    fields: dict[str, Any]
+
+    def to_json(self) -> dict[str, str]:
+        f = self.fields
+        return {
+            "addrStr": f"{f['client_ip']}:{f['udp_port']}",
+            "agent": f["agent"],
+            "app": f["app"],
+            "ip": f["client_ip"],
+            "namespaceId": f["namespace"],
+            "serviceName": f["service"],
+        }
+
+
 @dataclass
 class RecordingPush:
     """A push sink that records what the application asked of it."""
@@ -52,8 +70,19 @@ class RecordingPush:
     def service_changed(self, namespace: str, service: str, now_ms: int) -> None:
         self.changed.append((namespace, service))
 
-    def subscribers(self, namespace: str, service: str) -> list[Any]:
-        return [s for s in self.subscriptions if s["namespace"] == namespace and s["service"] == service]
+    def subscribers(self, namespace: str, service: str) -> list[RecordedSubscriber]:
+        return [
+            RecordedSubscriber(s)
+            for s in self.subscriptions
+            if s["namespace"] == namespace and s["service"] == service
+        ]
+
+    def subscribers_fuzzy(self, namespace: str, service: str) -> list[RecordedSubscriber]:
+        return [
+            RecordedSubscriber(s)
+            for s in self.subscriptions
+            if s["namespace"].startswith(namespace) and service.rsplit("@@", maxsplit=1)[-1] in s["service"]
+        ]
 
     @property
     def subscriber_count(self) -> int:
@@ -61,6 +90,12 @@ class RecordingPush:
 
     def counters(self) -> dict[str, Any]:
         return {"succeed": 0, "total": 0, "ratio": 0.0}
+
+    def push_state(self, detail: bool = False, reset: bool = False) -> dict[str, Any]:
+        state: dict[str, Any] = {**self.counters(), "reset": reset}
+        if detail:
+            state["data"] = []
+        return state
 
 
 @dataclass

@@ -290,9 +290,9 @@ def test_operator_push_state_from_the_push_hub() -> None:
     assert json_body(call(app, "POST", "/v1/ns/operator/push/state", {"reset": "true"}))["reset"] is True
 
 
-def test_operator_push_state_from_a_plain_sink(app: NamingApp) -> None:
+def test_operator_push_state_passes_detail_and_reset_to_push(app: NamingApp) -> None:
     answer = json_body(call(app, "GET", "/v1/ns/operator/push/state", {"detail": "1", "reset": "1"}))
-    assert answer == {"succeed": 0, "total": 0, "ratio": 0.0, "data": [], "reset": False}
+    assert answer == {"succeed": 0, "total": 0, "ratio": 0.0, "data": [], "reset": True}
 
 
 # --- log ------------------------------------------------------------------------------------------------

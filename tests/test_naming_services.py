@@ -396,25 +396,6 @@ def test_service_subscribers_from_the_push_table() -> None:
     assert [s["addrStr"] for s in paged["subscribers"]] == ["10.0.0.8:5001"]
 
 
-def test_service_subscribers_accept_plain_objects() -> None:
-    class Sub:
-        addrStr = "1.1.1.1:1"
-        agent = "a"
-        app = "x"
-        ip = "1.1.1.1"
-        namespaceId = "public"
-        serviceName = "DEFAULT_GROUP@@s"
-
-    class Sink(RecordingPush):
-        def subscribers(self, namespace: str, service: str) -> list[Any]:
-            return [Sub(), {"addrStr": "2.2.2.2:2", "agent": "b", "ip": "2.2.2.2"}]
-
-    app = NamingApp(NamingState(push=Sink(), journal=MemoryJournal()))
-    answer = json_body(call(app, "GET", "/v1/ns/service/subscribers", {"serviceName": "s"}))
-    assert answer["subscribers"][0]["addrStr"] == "1.1.1.1:1"
-    assert answer["subscribers"][1] == {"addrStr": "2.2.2.2:2", "agent": "b", "ip": "2.2.2.2"}
-
-
 def test_service_subscribers_require_a_service_name(app: NamingApp) -> None:
     error(call(app, "GET", "/v1/ns/service/subscribers"))
 

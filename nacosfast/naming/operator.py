@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Final
+from typing import Final
 
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.limits import HOST_FIGURES_PERIOD_MS, MAX_SWITCH_VALUE_BYTES
@@ -135,6 +135,7 @@ def metrics(ctx: Context) -> Response:
             "cpu": cpu,
             "load": load,
             "mem": mem,
+            "pushSubscriberCount": ctx.state.push.subscriber_count,
         }
     )
 
@@ -176,16 +177,7 @@ def push_state(ctx: Context) -> Response:
     params = ctx.params
     detail = params.spring_bool("detail")
     reset = params.spring_bool("reset")
-    push = ctx.state.push
-    answer = getattr(push, "push_state", None)
-    if callable(answer):
-        return json_reply(answer(detail=detail, reset=reset))
-    counters = push.counters()  # a sink without push_state: its counters, and nothing to reset
-    result: dict[str, Any] = {key: counters.get(key, 0) for key in ("succeed", "total", "ratio")}
-    if detail:
-        result["data"] = []
-    result["reset"] = False
-    return json_reply(result)
+    return json_reply(ctx.state.push.push_state(detail=detail, reset=reset))
 
 
 def distro_server(ctx: Context) -> Response:

@@ -6,7 +6,6 @@ snapshot; every change goes through :mod:`nacosfast.naming.effects` (push, beats
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
@@ -36,7 +35,6 @@ from nacosfast.wire.message import Response
 
 ALL_GROUPS: Final = "*"
 """``groupName=*`` lists the services of every group, with grouped names."""
-SUBSCRIBER_FIELDS: Final = ("addrStr", "agent", "app", "ip", "namespaceId", "serviceName")
 DEFAULT_SUBSCRIBER_PAGE_SIZE: Final = 1000
 OLD_DNSF_VERSION: Final = (1, 0, 1)
 """DNS-F clients up to this version get the flat ``allDomNames`` answer for ``public`` only."""
@@ -186,24 +184,11 @@ def all_dom_names(ctx: Context) -> Response:
     return json_reply({"count": sum(len(names) for names in doms.values()), "doms": doms})
 
 
-def _subscriber_json(subscriber: object) -> dict[str, Any]:
-    """A push subscriber as Nacos's ``Subscriber`` JSON (its ``to_json``, a mapping or attributes)."""
-    to_json = getattr(subscriber, "to_json", None)
-    if callable(to_json):
-        values = dict(to_json())
-    elif isinstance(subscriber, Mapping):
-        values = {key: subscriber.get(key) for key in SUBSCRIBER_FIELDS}
-    else:
-        values = {key: getattr(subscriber, key, None) for key in SUBSCRIBER_FIELDS}
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def subscribers(ctx: Context) -> Response:
     """``GET /service/subscribers``: this node's push subscribers, one page.
 
     As Nacos, names match by substring on the service and on the group (``subscribers_fuzzy`` of the
-    push table; a sink without it is asked for the exact service). A standalone node is the whole
-    cluster, so ``aggregation`` asks no one else.
+    push table). A standalone node is the whole cluster, so ``aggregation`` asks no one else.
     """
     params = ctx.params
     page_no = lenient_int(params.optional("pageNo", "1"))
@@ -211,10 +196,7 @@ def subscribers(ctx: Context) -> Response:
     namespace = namespace_param(params)
     name = required_grouped_name(params)
     params.java_bool("aggregation", True)
-    push = ctx.state.push
-    fuzzy = getattr(push, "subscribers_fuzzy", None)
-    listed = fuzzy(namespace, name) if callable(fuzzy) else push.subscribers(namespace, name)
-    found = [_subscriber_json(item) for item in listed]
+    found = [item.to_json() for item in ctx.state.push.subscribers_fuzzy(namespace, name)]
     chosen = page(found, (page_no - 1) * page_size, page_size)
     return json_reply({"subscribers": chosen, "count": len(found)})
 

@@ -11,6 +11,14 @@ from nacosfast.naming.namespaces import NamespaceTable
 from nacosfast.naming.switches import Switches
 
 
+class SubscriberView(Protocol):
+    """One push subscriber as ``/service/subscribers`` shows it."""
+
+    def to_json(self) -> dict[str, str]:
+        """Nacos's ``Subscriber`` JSON: addrStr, agent, app, ip, namespaceId, serviceName."""
+        ...
+
+
 class PushSink(Protocol):
     """What the application needs from UDP push (``nacosfast.naming.push``)."""
 
@@ -27,10 +35,17 @@ class PushSink(Protocol):
         now_ms: int,
     ) -> None: ...
     def service_changed(self, namespace: str, service: str, now_ms: int) -> None: ...
-    def subscribers(self, namespace: str, service: str) -> list[Any]: ...
+    def subscribers(self, namespace: str, service: str) -> list[SubscriberView]: ...
+    def subscribers_fuzzy(self, namespace: str, service: str) -> list[SubscriberView]:
+        """Nacos ``getClientsFuzzy``: substring match on the service name and on the group."""
+        ...
+
     @property
     def subscriber_count(self) -> int: ...
     def counters(self) -> dict[str, Any]: ...
+    def push_state(self, detail: bool = False, reset: bool = False) -> dict[str, Any]:
+        """The ``/operator/push/state`` answer."""
+        ...
 
 
 class JournalSink(Protocol):
