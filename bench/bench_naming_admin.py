@@ -18,30 +18,12 @@ from urllib.parse import urlencode
 import pytest
 
 from nacosfast.naming.app import NamingApp
-from nacosfast.naming.state import NamingState
+from nacosfast.naming.node import build_state
 from nacosfast.wire.message import Request, Response
 
 SERVICES = 1_000
 PER_SERVICE = 10
 JAVA_UA = b"Nacos-Java-Client:v1.4.8"
-
-
-class _NullPush:
-    def subscribe(self, *args: Any) -> None:
-        return None
-
-    def service_changed(self, namespace: str, service: str, now_ms: int) -> None:
-        return None
-
-    def subscribers(self, namespace: str, service: str) -> list[Any]:
-        return []
-
-    @property
-    def subscriber_count(self) -> int:
-        return 0
-
-    def counters(self) -> dict[str, Any]:
-        return {"succeed": 0, "total": 0, "ratio": 0}
 
 
 class _NullJournal:
@@ -60,7 +42,7 @@ def _request(method: str, path: str, params: dict[str, Any]) -> Request:
 
 @pytest.fixture(scope="module")
 def app() -> NamingApp:
-    app = NamingApp(NamingState(push=_NullPush(), journal=_NullJournal()))
+    app = NamingApp(build_state(_NullJournal(), lambda: 0))
     for service in range(SERVICES):
         for host in range(PER_SERVICE):
             params = {"serviceName": f"svc-{service:04d}", "ip": f"10.0.{host}.{service % 250}", "port": 8080}

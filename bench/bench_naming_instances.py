@@ -18,31 +18,13 @@ import pytest
 
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.client_info import parse_client_info
+from nacosfast.naming.node import build_state
 from nacosfast.naming.render import render_list
-from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import FORM_CONTENT_TYPE, Request, Response
 
 JAVA_UA = b"Nacos-Java-Client:v1.4.8"
 SERVICE = "DEFAULT_GROUP@@bench"
 INSTANCES = 10
-
-
-class _NullPush:
-    def subscribe(self, *args: Any) -> None:
-        return None
-
-    def service_changed(self, namespace: str, service: str, now_ms: int) -> None:
-        return None
-
-    def subscribers(self, namespace: str, service: str) -> list[Any]:
-        return []
-
-    @property
-    def subscriber_count(self) -> int:
-        return 0
-
-    def counters(self) -> dict[str, Any]:
-        return {}
 
 
 class _NullJournal:
@@ -55,7 +37,7 @@ class _NullJournal:
 
 
 def _app() -> NamingApp:
-    app = NamingApp(NamingState(push=_NullPush(), journal=_NullJournal()))
+    app = NamingApp(build_state(_NullJournal(), lambda: 0))
     for index in range(INSTANCES):
         params = {
             "serviceName": SERVICE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -35,8 +36,8 @@ class PushSink(Protocol):
         now_ms: int,
     ) -> None: ...
     def service_changed(self, namespace: str, service: str, now_ms: int) -> None: ...
-    def subscribers(self, namespace: str, service: str) -> list[SubscriberView]: ...
-    def subscribers_fuzzy(self, namespace: str, service: str) -> list[SubscriberView]:
+    def subscribers(self, namespace: str, service: str) -> Sequence[SubscriberView]: ...
+    def subscribers_fuzzy(self, namespace: str, service: str) -> Sequence[SubscriberView]:
         """Nacos ``getClientsFuzzy``: substring match on the service name and on the group."""
         ...
 

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 import trio
 
 from nacosfast.config import Settings
-from nacosfast.limits import PUSH_CACHE_MILLIS, REAPER_PERIOD_MS
+from nacosfast.limits import REAPER_PERIOD_MS
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
-from nacosfast.naming.client_info import parse_client_info
 from nacosfast.naming.expiry import sweep
+from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
-from nacosfast.naming.render import render_list
 from nacosfast.naming.state import NamingState, ServerIdentity
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.durability import Durability
@@ -35,29 +34,6 @@ class RunningServer:
     push_address: tuple[str, int] | None
 
 
-def _push_hub(state_box: list[NamingState], settings: Settings) -> PushHub:
-    def render(namespace: str, service: str, clusters: str, agent: str, client_ip: str) -> bytes:
-        return render_list(
-            state_box[0],
-            namespace,
-            service,
-            clusters,
-            parse_client_info(agent),
-            client_ip,
-            False,
-            PUSH_CACHE_MILLIS,
-            wall_ms(),
-        )
-
-    config = PushConfig(
-        coalesce_ms=settings.push_coalesce_ms,
-        retry_ms=settings.push_retry_ms,
-        give_up_ms=settings.push_give_up_ms,
-        repeat_ms=settings.push_repeat_ms,
-    )
-    return PushHub(render, config)
-
-
 async def _reap(state: NamingState) -> None:
     """Sweep beat expiry and empty services on the monotonic clock, forever."""
     while True:
@@ -74,8 +50,6 @@ async def serve(
     """Run one standalone node until cancelled; ``task_status`` gets the bound addresses."""
     store = AppendLog.open(settings.data_dir)
     try:
-        state_box: list[NamingState] = []
-        hub = _push_hub(state_box, settings)
         durability: Durability | None = None
 
         class _Journal:
@@ -83,13 +57,20 @@ async def serve(
                 assert durability is not None
                 return durability.append(payload)
 
-        state = NamingState(
-            push=hub,
-            journal=_Journal(),
-            identity=ServerIdentity(settings.host, settings.port, standalone=True),
-            started_wall_ms=wall_ms(),
+        push_config = PushConfig(
+            coalesce_ms=settings.push_coalesce_ms,
+            retry_ms=settings.push_retry_ms,
+            give_up_ms=settings.push_give_up_ms,
+            repeat_ms=settings.push_repeat_ms,
         )
-        state_box.append(state)
+        state = build_state(
+            _Journal(),
+            wall_ms,
+            identity=ServerIdentity(settings.host, settings.port, standalone=True),
+            push_config=push_config,
+        )
+        hub = state.push
+        assert isinstance(hub, PushHub)
         replayed = journal.replay(state, store.replay())
         log.info(
             "loaded %d durable records from %s: %d services, %d instances",
