@@ -35,6 +35,67 @@ MAX_CONNECTIONS: Final = 10_000
 """Open client connections per listener; past this new connections are closed at once."""
 MAX_PIPELINED_REQUESTS: Final = 256
 """Requests answered from one read before the connection yields to others."""
+REQUEST_TIMEOUT_MS: Final = 30_000
+"""A whole request (head and body) must arrive this soon after its first byte (slow bodies)."""
+RESPONSE_TIMEOUT_MS: Final = 30_000
+"""Longest a parsed request may wait for its durable write plus the send of its answer (a client
+that stops reading, a stuck disk); then the connection is closed."""
+SHUTDOWN_GRACE_MS: Final = 2_000
+"""On shutdown, requests already parsed get this long to be answered before connections close."""
+PARSER_FEED_SLICE_BYTES: Final = 4 * 1024
+"""Bytes handed to llhttp per call: bounds how far an unfinished head grows past MAX_HEADER_BYTES."""
+RECV_BUFFER_BYTES: Final = 64 * 1024
+"""Largest single read from a client socket (everything pipelined in it is answered with one send)."""
+LISTEN_BACKLOG: Final = 4_096
+"""Pending-connection queue; Linux caps it at net.core.somaxconn (4096 by default since 5.4)."""
+ACCEPT_BATCH: Final = 256
+"""Connections accepted per wake-up of the accept loop before it yields to other tasks."""
+HUB_EVENTS_PER_WAKEUP: Final = 256
+"""Ready sockets taken from the connection hub's epoll set per wake-up."""
+HUB_REQUESTS_PER_WAKEUP: Final = 1_024
+"""Requests the connection hub answers per wake-up before it yields to other tasks (the sockets it did
+not get to stay ready and are served on the next wake-up)."""
+ACCEPT_ERROR_BACKOFF_MS: Final = 100
+"""Pause after accept() fails for lack of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM)."""
+HTTP_TICK_MS: Final = 1_000
+"""Period of the HTTP timer: refreshes the Date header and closes timed-out connections."""
+LINGER_TIMEOUT_MS: Final = 2_000
+"""After an error answer (400, 413, 431) the unread rest of the input is drained this long before
+the socket closes, so that the client reads the answer instead of a reset (nginx lingers up to 5 s)."""
+
+# --- Storage (nacosfast.store.log, nacosfast.server.durability; docs/storage.md) ----------------------
+STORE_MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
+"""Largest record (one object's durable state, e.g. a service with its persistent instance list: about
+50,000 instances). Larger appends are refused with ValueError; a frame claiming more is corrupt."""
+STORE_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
+"""Records buffered and not yet durable (a stuck or full disk); past this appends answer 503 instead of
+growing memory without bound."""
+STORE_SNAPSHOT_LOG_BYTES: Final = 64 * 1024 * 1024
+"""A snapshot is taken once the log files hold this many bytes: bounds disk use and start-up replay."""
+STORE_SNAPSHOT_LOG_RECORDS: Final = 500_000
+"""...or this many records, whichever comes first (small records replay at ~1 µs each)."""
+STORE_SNAPSHOT_WRITE_CHUNK_BYTES: Final = 1024 * 1024
+"""A snapshot is written in chunks of about this size (one os.write each), not built whole in memory."""
+STORE_RETRY_INTERVAL_MS: Final = 500
+"""After a failed flush or snapshot (ENOSPC, EIO), the next attempt waits this long: no busy loop on a
+full disk, and a freed disk is noticed within half a second."""
+STORE_SHUTDOWN_FLUSH_TIMEOUT_MS: Final = 5_000
+"""On shutdown, the last flush of pending records may take this long before it is abandoned."""
+
+# --- Compiled core (nacosfast._core: registry, beats, digest) ----------------------------------------
+CORE_MAX_CACHED_VARIANTS: Final = 16
+"""Encoded responses one ``Service`` snapshot memoizes (clusters × healthyOnly × client shape); a
+snapshot lives only until the next write, so a handful of variants covers real traffic."""
+CORE_MAX_INTERNED_METADATA: Final = 65_536
+"""Distinct metadata maps shared between instances; the table is emptied when it fills, so unique
+per-instance metadata cannot make it grow without bound (maps already shared stay shared)."""
+CORE_MAX_INTERNED_STRINGS: Final = 65_536
+"""Distinct cluster names, app names and metadata keys shared between instances (emptied when full)."""
+CORE_MAX_ABS_MS: Final = 2**62
+"""Monotonic-ms values and timeouts the beat table accepts (``|value| < 2**62``), so every difference
+it computes fits in an int64."""
+CORE_MAX_DIGEST_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+"""Largest decompressed digest message accepted from a peer: ~800k services at ~80 bytes a key."""
 
 # --- Names and values (nacosfast.naming) -------------------------------------------------------------
 MAX_NAME_LENGTH: Final = 512
@@ -51,3 +112,103 @@ MAX_METADATA_VALUE_LENGTH: Final = 8 * 1024
 """One metadata key or value."""
 MAX_PAGE_SIZE: Final = 10_000
 """Largest ``pageSize`` in list endpoints."""
+
+# --- Instances, beats and expiry (nacosfast.naming.instances, render, expiry; spec §3, §8) ------------
+MAX_BEAT_BYTES: Final = MAX_METADATA_BYTES + 8 * 1024
+"""The ``beat`` JSON parameter: a beat carries the instance's metadata plus a few short fields."""
+MAX_CLUSTERS_PARAM_LENGTH: Final = 1_024
+"""The ``clusters`` list of ``instance/list``; it is echoed in every answer and keys the push table
+(whose own bound, ``PUSH_MAX_FIELD_LENGTH``, is the same)."""
+MAX_BATCH_INSTANCES: Final = 10_000
+"""Entries of the ``instances`` JSON list of ``/instance/metadata/batch``."""
+MAX_BEAT_REPLY_VARIANTS: Final = 64
+"""Encoded beat replies memoized by (code, interval, lightBeatEnabled); instances choose their own
+interval, so the memo is bounded and further variants are encoded per request."""
+EMPTY_SERVICE_CLEAN_PERIOD_MS: Final = 30_000
+"""How often services without instances are looked for (Nacos's shipped conf: every 30 s)."""
+EMPTY_SERVICE_CLEAN_ROUNDS: Final = 5
+"""A service is removed on this many consecutive empty observations (Nacos: ``finalizeCount > 3``,
+i.e. the 5th). A write to the service (a new revision) starts the count again."""
+EMPTY_SERVICE_MIN_AGE_MS: Final = 60_000
+"""An empty service is never removed sooner than this after it was first seen empty (a service created
+just before a check, e.g. by ``POST /service``, survives several minutes)."""
+
+# --- Push (nacosfast.naming.push, nacosfast.server.udp; spec §7) --------------------------------------
+PUSH_COALESCE_MS: Final = 50
+"""Changes to one service within this window become one packet per subscriber. Nacos waits 1000 ms
+before every push; 50 ms keeps change → packet well under the 100 ms p99 target."""
+PUSH_RETRY_MS: Final = 10_000
+"""An unacked packet is resent this long after its last send (Nacos ``ACK_TIMEOUT_NANOS``, 10 s)."""
+PUSH_GIVE_UP_MS: Final = 20_000
+"""An unacked packet is abandoned this long after its first send (Nacos: 2 sends, then 20 s)."""
+PUSH_REPEAT_MS: Final = 0
+"""Period of the optional re-push of the latest state to subscribers whose last packet went unacked.
+0 = off, as in Nacos 1.4 (the seed documents describe 10 s; clients poll anyway)."""
+PUSH_ZOMBIE_SWEEP_MS: Final = 20_000
+"""How often zombie subscribers (no poll for more than ``PUSH_CACHE_MILLIS``) are removed (Nacos 20 s).
+Zombies are skipped at push time whatever this is."""
+PUSH_GZIP_MIN_BYTES: Final = 1_024
+"""A packet of at least this many bytes is gzipped whole (Nacos ``compressIfNecessary``)."""
+PUSH_GZIP_LEVEL: Final = 6
+"""zlib level of push packets (Java's ``GZIPOutputStream`` default); one compression per distinct body."""
+PUSH_MAX_DATAGRAM_BYTES: Final = 65_507
+"""Largest UDP payload over IPv4; a larger packet is counted failed (clients still poll). The Java
+client reads into a 64 KiB buffer."""
+PUSH_MAX_SUBSCRIBERS: Final = 200_000
+"""Subscribers held at once (about 300 bytes each); past this new ones are refused and simply poll."""
+PUSH_MAX_FIELD_LENGTH: Final = 1_024
+"""Longest ``clusters``, ``agent``, ``app`` or ``tid`` a subscriber may carry; longer ones are refused
+so that a flood of huge parameters cannot inflate the subscriber table."""
+PUSH_MAX_DIRTY_SERVICES: Final = 65_536
+"""Services waiting to be pushed; past this the oldest waiting one is dropped and counted."""
+PUSH_BATCH: Final = 1_024
+"""Subscribers visited or timers fired per step of the push task; the task yields to others between
+steps (perf-notes: a checkpoint every ~1,000 sends)."""
+PUSH_ACKS_PER_WAKE: Final = 1_024
+"""Datagrams read per wake-up of the ack receiver before it yields."""
+PUSH_MAX_ACK_BYTES: Final = 4_096
+"""Largest ack parsed; a ``push-ack`` is under 100 bytes. Larger datagrams are counted invalid."""
+PUSH_RECV_BUFFER_BYTES: Final = 65_536
+"""Read size of the push socket: a whole datagram, so an oversized one is dropped, not split."""
+PUSH_SOCKET_BUFFER_BYTES: Final = 4 * 1024 * 1024
+"""SO_SNDBUF/SO_RCVBUF asked for the push socket (the kernel caps it at wmem_max/rmem_max); a deep send
+buffer lets a 10k-subscriber fan-out go out without waiting for writability."""
+PUSH_SEQ_LIMIT: Final = 2**53
+"""Packet sequence numbers (the outer ``lastRefTime``) stay below this: Node parses them as doubles."""
+PUSH_STATE_DETAIL_MAX: Final = 1_000
+"""In-flight packets listed by ``/operator/push/state?detail=true``."""
+PUSH_ERROR_BACKOFF_MS: Final = 1_000
+"""Pause of a push task after an unexpected error, so that a bug cannot spin a core (clients poll)."""
+
+# --- Services, catalog, operator, health and console (nacosfast.naming.services, catalog, operator,
+# --- health, console; spec §3.10–3.12, §4, §5) -------------------------------------------------------
+MAX_SELECTOR_BYTES: Final = 8 * 1024
+"""A ``selector`` JSON parameter; a label expression names a handful of labels."""
+MAX_HEALTH_CHECKER_BYTES: Final = 8 * 1024
+"""A ``healthChecker`` JSON parameter of ``PUT /cluster`` (an HTTP checker's path and headers)."""
+MAX_SWITCH_VALUE_BYTES: Final = 64 * 1024
+"""The ``value`` of ``PUT /operator/switches`` (``batch`` is a whole SwitchDomain JSON)."""
+HOST_FIGURES_PERIOD_MS: Final = 1_000
+"""``/operator/metrics`` reads cpu/load/memory from ``/proc`` at most this often (the reads cost more
+than the rest of the answer, and a CPU fraction over less than a second is mostly noise)."""
+MIN_PUSH_CACHE_MILLIS: Final = 10_000
+"""Nacos's floor for ``pushCacheMillis``: push subscribers expire after this, clients poll at it."""
+MIN_DEFAULT_CACHE_MILLIS: Final = 1_000
+"""Nacos's floor for ``defaultCacheMillis`` (the poll period of clients without push)."""
+MIN_SERVICE_SYNC_MILLIS: Final = 5_000
+"""Nacos's floor for ``serviceStatusSynchronizationPeriodMillis``."""
+MIN_SERVER_SYNC_MILLIS: Final = 1_000
+"""Nacos's floor for ``serverStatusSynchronizationPeriodMillis`` (its message says 15000)."""
+MIN_CLIENT_BEAT_INTERVAL_MS: Final = 500
+"""Smallest ``clientBeatInterval`` switch: Nacos takes any long, and 0 or 1 ms would make every
+client beat in a tight loop. Half a second still allows aggressive test set-ups."""
+MIN_HEALTH_PARAMS_MIN_MS: Final = 500
+"""Nacos's floor for the ``min`` of the HTTP and TCP health-check periods."""
+MIN_HEALTH_PARAMS_MAX_MS: Final = 3_000
+"""Nacos's floor for the ``max`` of the HTTP and TCP health-check periods."""
+MAX_NAMESPACES: Final = 10_000
+"""Custom namespaces; each is journaled in every snapshot. Nacos's console lists a few dozen."""
+MAX_NAMESPACE_NAME_LENGTH: Final = 128
+"""A namespace's display name (Nacos ``tenant_info.tenant_name`` is VARCHAR(128))."""
+MAX_NAMESPACE_DESC_LENGTH: Final = 256
+"""A namespace's description (Nacos ``tenant_info.tenant_desc`` is VARCHAR(256))."""

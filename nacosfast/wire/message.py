@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from binascii import a2b_qp
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
@@ -30,46 +31,53 @@ class ParamEncodingError(UnicodeDecodeError, BadRequest):
         return self.message
 
 
-def _decode(raw: bytes) -> str:
-    """Decode one form-encoded key or value: ``+`` is a space, ``%XX`` an octet, the octets UTF-8."""
-    if b"+" in raw:
-        raw = raw.replace(b"+", b" ")
-    if b"%" in raw:
-        raw = unquote_to_bytes(raw)
-    return raw.decode("utf-8")
+def _unquote(raw: bytes) -> bytes:
+    """Percent-decode ``raw`` (``%XX`` → one octet; an invalid escape stays as it is).
+
+    ``binascii.a2b_qp`` decodes ``=XX`` escapes in C, 15x faster than ``unquote_to_bytes``; it is used
+    when it cannot differ: no literal ``=`` or line breaks, and every escape was valid (each one
+    shortened the text by exactly two octets). Anything else takes the stdlib path.
+    """
+    if b"=" not in raw and b"\n" not in raw and b"\r" not in raw:
+        decoded = a2b_qp(raw.replace(b"%", b"="))
+        if len(decoded) == len(raw) - 2 * raw.count(b"%"):
+            return decoded
+    return unquote_to_bytes(raw)
+
+
+def _decode(text: str) -> str:
+    """Percent-decode one key or value (already UTF-8 text, ``+`` already spaces) as UTF-8."""
+    return _unquote(text.encode("utf-8")).decode("utf-8") if "%" in text else text
 
 
 def parse_form(source: bytes, into: dict[str, str]) -> None:
     """Add the ``key=value`` pairs of a query string or form body to ``into``; the first value wins.
 
-    A pair without ``=`` has the empty value; pairs with an empty key are skipped (Tomcat does the
-    same). Values are not trimmed. Raises ``ParamEncodingError`` when a key or value is not UTF-8.
+    ``+`` is a space, ``%XX`` an octet, and the octets (escaped or raw) are UTF-8. A pair without
+    ``=`` has the empty value; pairs with an empty key are skipped (as Tomcat does). Values are not
+    trimmed. Raises ``ParamEncodingError`` when a key or value is not UTF-8.
     """
-    if b"%" not in source and b"+" not in source:
-        # The common case (every official client sends plain ASCII names and values): one decode.
-        try:
-            text = source.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ParamEncodingError(error, _failing_key(source)) from None
+    if b"+" in source:
+        source = source.replace(b"+", b" ")  # '+' is never a delimiter, and %2B is still escaped
+    try:
+        # Escapes are ASCII, so decoding the whole source first is exact and validates raw octets.
+        text = source.decode("utf-8")
+        if "%" not in text:
+            for pair in text.split("&"):
+                key, _, value = pair.partition("=")
+                if key and key not in into:
+                    into[key] = value
+            return
         for pair in text.split("&"):
             key, _, value = pair.partition("=")
+            if "%" in key:
+                key = _decode(key)
+            if "%" in value:
+                value = _decode(value)  # even when ignored: any pair that is not UTF-8 is an error
             if key and key not in into:
                 into[key] = value
-        return
-    for raw_pair in source.split(b"&"):
-        raw_key, _, raw_value = raw_pair.partition(b"=")
-        if not raw_key:
-            continue
-        try:
-            key = _decode(raw_key)
-        except UnicodeDecodeError as error:
-            raise ParamEncodingError(error, None) from None
-        if key in into:
-            continue
-        try:
-            into[key] = _decode(raw_value)
-        except UnicodeDecodeError as error:
-            raise ParamEncodingError(error, key) from None
+    except UnicodeDecodeError as error:
+        raise ParamEncodingError(error, _failing_key(source)) from None
 
 
 def _failing_key(source: bytes) -> str | None:
@@ -77,11 +85,11 @@ def _failing_key(source: bytes) -> str | None:
     for raw_pair in source.split(b"&"):
         raw_key, _, raw_value = raw_pair.partition(b"=")
         try:
-            key = _decode(raw_key)
+            key = _unquote(raw_key).decode("utf-8")
         except UnicodeDecodeError:
             return None
         try:
-            _decode(raw_value)
+            _unquote(raw_value).decode("utf-8")
         except UnicodeDecodeError:
             return key
     return None
@@ -124,9 +132,9 @@ class Request:
     def is_form(self) -> bool:
         """Whether the body is ``application/x-www-form-urlencoded`` (any case, any parameters)."""
         content_type = self.headers.get(b"content-type")
-        if not content_type:
+        if not content_type or content_type[:33].lower() != FORM_CONTENT_TYPE:
             return False
-        return content_type[:33].lower() == FORM_CONTENT_TYPE
+        return len(content_type) == 33 or content_type[33:34] in (b";", b" ", b"\t")
 
     @property
     def user_agent(self) -> str:

@@ -1,0 +1,440 @@
+"""Sans-I/O HTTP/1.1 server connection: bytes in → ``Request`` values; ``Response`` values → bytes.
+
+Parsing is llhttp (through ``httptools``) in its strict mode: anything it rejects — a bad request line,
+an invalid method, bad chunking, ``Content-Length`` together with ``Transfer-Encoding``, bare LF line
+ends — is answered 400 and the connection is closed. Keep-alive, pipelining, ``Content-Length`` and
+chunked bodies are handled here, together with the size limits (431, 413) and the per-connection
+timeouts, which the caller drives by passing ``now_ms`` (this module never reads a clock).
+
+Use::
+
+    conn = HttpConnection(remote)
+    for request in conn.feed(data, now_ms):
+        send(conn.respond(request, handler(request)))
+        if conn.closing: break           # a response said ``Connection: close``
+    if conn.error is not None and not conn.closing:
+        send(conn.respond_error())        # 400 / 413 / 431, then close
+    send(conn.take_interim())             # ``100 Continue`` for a request still receiving its body
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+from urllib.parse import unquote_to_bytes
+
+from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
+
+from nacosfast.limits import (
+    KEEPALIVE_IDLE_TIMEOUT_MS,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    PARSER_FEED_SLICE_BYTES,
+    REQUEST_HEAD_TIMEOUT_MS,
+    REQUEST_TIMEOUT_MS,
+)
+from nacosfast.wire.message import TEXT_PLAIN, Request, Response
+
+__all__ = ["HttpConnection", "encode_response", "set_date"]
+
+_REASONS: Final = {
+    100: "Continue",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Content Too Large",
+    417: "Expectation Failed",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+_STATUS_LINES: Final = {
+    status: f"HTTP/1.1 {status} {reason}\r\n".encode("ascii") for status, reason in _REASONS.items()
+}
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_KNOWN_METHODS: Final = {
+    m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
+}
+_OWS: Final = b" \t"
+
+_date_line = b""
+"""``Date: ...\\r\\n``, refreshed by the server shell (``set_date``) about once a second."""
+
+
+def set_date(http_date: str) -> None:
+    """Set the ``Date`` value every response carries, e.g. ``Sun, 06 Nov 1994 08:49:37 GMT``.
+
+    The server shell refreshes it about once a second; until it is set, responses have no ``Date``.
+    """
+    global _date_line  # noqa: PLW0603 -- one shared cache, refreshed by the shell's ticker
+    _date_line = b"Date: " + http_date.encode("ascii") + b"\r\n" if http_date else b""
+
+
+def encode_response(
+    response: Response, keep_alive: bool, *, keep_alive_header: bool = False, head: bool = False
+) -> bytes:
+    """Serialize one response: status line, ``Content-Type``, ``Content-Length``, extra headers, body.
+
+    ``keep_alive`` False adds ``Connection: close``; ``keep_alive_header`` adds ``Connection:
+    keep-alive`` (for HTTP/1.0 clients that asked for it). ``head`` leaves the body out.
+    """
+    status = response.status
+    status_line = _STATUS_LINES.get(status)
+    if status_line is None:
+        status_line = f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n".encode("ascii")
+    body = response.body
+    if keep_alive:
+        connection = b"Connection: keep-alive\r\n" if keep_alive_header else b""
+    else:
+        connection = b"Connection: close\r\n"
+    extra = b"".join([b"%s: %s\r\n" % pair for pair in response.headers]) if response.headers else b""
+    if status < 200 or status in (204, 304):
+        return b"%s%s%s%s\r\n" % (status_line, _date_line, connection, extra)
+    return b"%s%sContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n%s" % (
+        status_line,
+        _date_line,
+        response.content_type,
+        len(body),
+        connection,
+        extra,
+        b"" if head else body,
+    )
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status=status, body=f"caused: {message};".encode(), content_type=TEXT_PLAIN, close=True)
+
+
+class _Rejected(Exception):
+    """Raised inside a parser callback to stop parsing; ``HttpConnection.error`` holds the answer."""
+
+
+class HttpConnection:
+    """One HTTP/1.1 server connection, without I/O. Not thread-safe; one per socket.
+
+    Attributes the shell reads: ``error`` (a response to send before closing, or None), ``closing``
+    (a response said ``Connection: close``: send what is pending, then close), ``discarded_input``
+    (input was left unparsed: drain it briefly before closing so the client gets the answer rather
+    than a reset), ``deadline_ms`` (close the connection if nothing changes before then; send
+    ``timeout_response()`` first).
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_bytes",
+        "_expect_continue",
+        "_head_bytes",
+        "_head_fed",
+        "_headers",
+        "_headers_done",
+        "_in_message",
+        "_interim",
+        "_keep_alive",
+        "_max_body_bytes",
+        "_max_header_bytes",
+        "_now_ms",
+        "_parser",
+        "_ready",
+        "_request_timeout_ms",
+        "_since_ms",
+        "_stop",
+        "_url",
+        "closing",
+        "discarded_input",
+        "error",
+        "head_timeout_ms",
+        "idle_timeout_ms",
+        "remote",
+    )
+
+    def __init__(
+        self,
+        remote: tuple[str, int] = ("127.0.0.1", 0),
+        *,
+        now_ms: int = 0,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        head_timeout_ms: int = REQUEST_HEAD_TIMEOUT_MS,
+        request_timeout_ms: int = REQUEST_TIMEOUT_MS,
+        idle_timeout_ms: int = KEEPALIVE_IDLE_TIMEOUT_MS,
+    ) -> None:
+        self.remote = remote
+        self._max_header_bytes = max_header_bytes
+        self._max_body_bytes = max_body_bytes
+        self.head_timeout_ms = head_timeout_ms
+        self._request_timeout_ms = request_timeout_ms
+        self.idle_timeout_ms = idle_timeout_ms
+        self._parser = HttpRequestParser(self)
+        self._ready: list[Request] = []
+        self._now_ms = now_ms
+        self._since_ms = now_ms
+        self._in_message = False
+        self._headers_done = False
+        self._url: list[bytes] = []
+        self._headers: dict[bytes, bytes] = {}
+        self._head_bytes = 0
+        self._head_fed = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+        self._keep_alive = True
+        self._expect_continue = False
+        self._interim = b""
+        self._stop = False
+        self.error: Response | None = None
+        self.closing = False
+        self.discarded_input = False
+
+    # --- the caller's API -------------------------------------------------------------------------------
+
+    def feed(self, data: bytes | bytearray, now_ms: int = 0) -> list[Request]:
+        """Parse ``data`` and return every request it completes, in order.
+
+        After a malformed or oversized request, ``error`` is set and nothing more is parsed; the
+        requests completed before it are still returned (answer them, then the error).
+        """
+        if self.error is not None or self._stop:
+            if data:
+                self.discarded_input = True
+            return []
+        self._now_ms = now_ms
+        if not self._in_message and not data.isascii():
+            data = _escape_request_line(data)
+        ready: list[Request] = []
+        self._ready = ready
+        try:
+            if len(data) <= PARSER_FEED_SLICE_BYTES:
+                self._parser.feed_data(data)
+                if self._in_message and not self._headers_done:
+                    self._check_head_fed(len(data))
+            else:
+                self._feed_slices(data)
+        except HttpParserUpgrade as upgrade:
+            self._upgraded()
+            if upgrade.args and upgrade.args[0] < len(data):
+                self.discarded_input = True
+        except HttpParserError as error:
+            self.discarded_input = True
+            if self.error is None and not self._stop:
+                # llhttp's reasons are short fixed texts (e.g. "Invalid method encountered").
+                self._fail(400, f"malformed HTTP request: {error}")
+        return ready
+
+    def respond(self, request: Request, response: Response) -> bytes:
+        """Encode the answer to ``request``; sets ``closing`` when the connection must close after it."""
+        keep_alive = request.keep_alive and not response.close
+        if not keep_alive:
+            self.closing = True
+        return encode_response(
+            response,
+            keep_alive,
+            keep_alive_header=keep_alive and request.headers.get(b"connection") is not None,
+            head=request.method == "HEAD",
+        )
+
+    def respond_error(self) -> bytes:
+        """Encode ``error`` (with ``Connection: close``) and mark the connection closing."""
+        self.closing = True
+        assert self.error is not None
+        return encode_response(self.error, keep_alive=False)
+
+    def take_interim(self) -> bytes:
+        """``100 Continue`` owed to a request that is still sending its body, at most once; else b""."""
+        interim = self._interim
+        if interim:
+            self._interim = b""
+            if not self._in_message or self.error is not None or self._stop:
+                return b""
+        return interim
+
+    @property
+    def in_request(self) -> bool:
+        """Whether part of a request has arrived and the rest has not."""
+        return self._in_message
+
+    @property
+    def deadline_ms(self) -> int:
+        """When to give up on this connection: the head or request deadline, else the idle deadline."""
+        if self._in_message:
+            timeout = self._request_timeout_ms if self._headers_done else self.head_timeout_ms
+            return self._since_ms + timeout
+        return self._since_ms + self.idle_timeout_ms
+
+    def timeout_response(self) -> Response | None:
+        """What to send when ``deadline_ms`` passes: 408 for a partial request, nothing when idle."""
+        if self._in_message:
+            return _error(408, "request not received in time")
+        return None
+
+    def mark_idle(self, now_ms: int) -> None:
+        """Restart the idle clock (the shell calls this after it has sent its answers)."""
+        if not self._in_message:
+            self._since_ms = now_ms
+
+    # --- feeding --------------------------------------------------------------------------------------
+
+    def _feed_slices(self, data: bytes | bytearray) -> None:
+        # Feeding in slices bounds how far an incomplete head can grow before _check_head_fed sees it:
+        # llhttp hands httptools partial header values that it accumulates until the line ends.
+        view = memoryview(data)
+        feed = self._parser.feed_data
+        for start in range(0, len(data), PARSER_FEED_SLICE_BYTES):
+            if self.error is not None or self._stop:
+                return
+            piece = view[start : start + PARSER_FEED_SLICE_BYTES]
+            feed(piece)
+            if self._in_message and not self._headers_done:
+                self._check_head_fed(len(piece))
+
+    def _check_head_fed(self, length: int) -> None:
+        # An upper bound of the unfinished head: everything fed since the slice it began in.
+        self._head_fed += length
+        if self._head_fed > self._max_header_bytes + PARSER_FEED_SLICE_BYTES:
+            self._fail(431, f"request header fields too large (limit {self._max_header_bytes} bytes)")
+
+    def _fail(self, status: int, message: str) -> None:
+        self.discarded_input = True
+        self.error = _error(status, message)
+        self._in_message = False
+        self._stop = True
+
+    def _upgraded(self) -> None:
+        # llhttp stops at an Upgrade (or CONNECT) request after delivering it without a body. We do not
+        # switch protocols: the request is answered as plain HTTP/1.1 and the connection then closes.
+        ready = self._ready
+        if ready:
+            ready[-1].keep_alive = False
+        self._stop = True
+
+    # --- llhttp callbacks (httptools calls these by name) ---------------------------------------------
+
+    def on_message_begin(self) -> None:
+        """Parser callback: a request line starts."""
+        self._in_message = True
+        self._headers_done = False
+        self._since_ms = self._now_ms
+        self._url = []
+        self._headers = {}
+        self._head_bytes = 0
+        self._head_fed = 0
+        self._body = []
+        self._body_bytes = 0
+        self._expect_continue = False
+
+    def on_url(self, url: bytes) -> None:
+        """Parser callback: (part of) the request target."""
+        self._url.append(url)
+        self._head_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Parser callback: one complete header field; the first of repeated names wins."""
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self._max_header_bytes:
+            self._fail(431, f"request header fields too large (limit {self._max_header_bytes} bytes)")
+            raise _Rejected
+        name = name.lower()
+        headers = self._headers
+        if name not in headers:
+            headers[name] = value.rstrip(_OWS)
+
+    def on_headers_complete(self) -> None:
+        """Parser callback: the head is complete; check the declared body size."""
+        self._headers_done = True
+        parser = self._parser
+        headers = self._headers
+        self._keep_alive = parser.should_keep_alive()
+        length = headers.get(b"content-length")
+        if length is not None and int(length) > self._max_body_bytes:  # llhttp validated the digits
+            self._fail(413, f"request body too large (limit {self._max_body_bytes} bytes)")
+            raise _Rejected
+        expect = headers.get(b"expect")
+        if expect is not None and expect.lower() == b"100-continue":
+            self._expect_continue = True
+            self._interim = _CONTINUE
+        if (
+            b"upgrade" in headers
+            and (b"content-length" in headers or b"transfer-encoding" in headers)
+            and parser.should_upgrade()
+        ):
+            # llhttp would skip the body of an Upgrade request; refuse rather than answer without it.
+            self._fail(400, "a request with a body cannot ask for a protocol upgrade")
+            raise _Rejected
+
+    def on_body(self, body: bytes) -> None:
+        """Parser callback: a piece of the (de-chunked) body."""
+        self._body_bytes += len(body)
+        if self._body_bytes > self._max_body_bytes:
+            self._fail(413, f"request body too large (limit {self._max_body_bytes} bytes)")
+            raise _Rejected
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        """Parser callback: the request is complete; build the ``Request``."""
+        url_parts = self._url
+        url = url_parts[0] if len(url_parts) == 1 else b"".join(url_parts)
+        path_bytes, _, query = url.partition(b"?")
+        if not path_bytes.startswith(b"/"):
+            path_bytes = _origin_path(path_bytes)
+        if b"#" in query:
+            query = query.partition(b"#")[0]
+        elif b"#" in path_bytes:
+            path_bytes = path_bytes.partition(b"#")[0]
+        try:
+            path = (unquote_to_bytes(path_bytes) if b"%" in path_bytes else path_bytes).decode("utf-8")
+        except UnicodeDecodeError:
+            self._fail(400, "the request path is not valid UTF-8")
+            raise _Rejected from None
+        method_bytes = self._parser.get_method()
+        method = _KNOWN_METHODS.get(method_bytes) or method_bytes.decode("ascii")
+        body_parts = self._body
+        body = (body_parts[0] if len(body_parts) == 1 else b"".join(body_parts)) if body_parts else b""
+        self._ready.append(Request(method, path, query, self._headers, body, self.remote, self._keep_alive))
+        self._in_message = False
+        self._since_ms = self._now_ms
+        if not self._keep_alive:
+            self._stop = True  # llhttp refuses data after a request that closes the connection
+
+
+_NON_ASCII: Final = re.compile(rb"[\x80-\xff]")
+
+
+def _escape_request_line(data: bytes | bytearray) -> bytes:
+    """Percent-escape raw non-ASCII octets in the request line that starts ``data``.
+
+    Tomcat accepts raw UTF-8 in the request target (``curl '...?serviceName=服务'`` sends it so) and
+    decodes it as UTF-8; llhttp refuses it. Escaped, it decodes to the same text (and octets that are
+    not UTF-8 still fail as parameters). Only a request line that starts a read is seen here; one
+    split across reads, or a later pipelined one, is refused by llhttp (400).
+    """
+    start = 0
+    while data[start : start + 1] in (b"\r", b"\n") and start < len(data):
+        start += 1
+    end = data.find(b"\n", start)
+    if end < 0:
+        end = len(data)
+    line = bytes(data[start:end])
+    if line.isascii():
+        return bytes(data)
+    escaped = _NON_ASCII.sub(lambda match: b"%%%02X" % match.group()[0], line)
+    return bytes(data[:start]) + escaped + bytes(data[end:])
+
+
+def _origin_path(target: bytes) -> bytes:
+    """The path of an absolute-form target (``http://host:port/p``); ``*`` and authority forms as is."""
+    scheme, sep, rest = target.partition(b"://")
+    if sep and scheme.lower() in (b"http", b"https"):
+        slash = rest.find(b"/")
+        return rest[slash:] if slash >= 0 else b"/"
+    return target
