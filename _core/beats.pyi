@@ -4,6 +4,9 @@ Slots live in C arrays (last beat, unhealthy-after, delete-after, state); a dict
 slot and freed slots are reused. ``beat`` is a dict lookup plus one store; ``sweep`` is one pass over
 the arrays. Thresholds are strict, as in Nacos: unhealthy once ``now - last > timeout``, expired once
 ``now - last > delete``. Each transition is reported once.
+
+Times and timeouts are int64 ms; a time outside ``±limits.CORE_MAX_ABS_MS`` or a timeout outside
+``0 ≤ t < CORE_MAX_ABS_MS`` raises ``ValueError`` (so no difference can overflow).
 """
 
 from collections.abc import Hashable
@@ -22,8 +25,10 @@ class BeatTable:
 
     def __init__(self, capacity_hint: int = 1024) -> None: ...
     def __len__(self) -> int: ...
-    def __contains__(self, key: Hashable) -> bool: ...
-    def track(self, key: Hashable, now_ms: int, timeout_ms: int, delete_ms: int, healthy: bool = True) -> None:
+    def __contains__(self, key: Hashable, /) -> bool: ...
+    def track(
+        self, key: Hashable, now_ms: int, timeout_ms: int, delete_ms: int, healthy: bool = True
+    ) -> None:
         """Start tracking ``key`` (or reset it): last beat ``now_ms``, the given per-instance timeouts.
 
         ``healthy=False`` tracks it as already reported unhealthy (the next beat revives it).
@@ -42,4 +47,5 @@ class BeatTable:
         """Set every key's last beat to ``now_ms`` (a node taking over services)."""
     def sweep(self, now_ms: int) -> tuple[list[Hashable], list[Hashable]]:
         """``(became_unhealthy, expired)`` since the last sweep. Expired keys are untracked and not
-        also listed as unhealthy. Allocates only for keys it reports."""
+        also listed as unhealthy. Allocates only for keys it reports; the order of keys in each list
+        is unspecified (slot order)."""

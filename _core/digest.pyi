@@ -1,8 +1,10 @@
 """Digest tables for anti-entropy: key → (version, digest), diffed against a peer's table.
 
-The message is compact binary (count, then per key: version, digest, length-prefixed UTF-8 key),
-compressed with zstd level 1. ``decode`` validates every length against the buffer and raises
-``ValueError`` on anything malformed or over ``max_bytes``.
+The message is compact binary, little-endian: magic ``b"NFD1"``, uint32 count, then per key (sorted,
+unique) int64 version, uint64 digest, uint32 length and the UTF-8 key; compressed with zstd level 1 as
+one frame that records its content size. ``decode`` refuses a frame over ``max_bytes`` (or without a
+content size) before decompressing, validates every length against the buffer, and raises
+``ValueError`` on anything malformed; no input can crash it.
 """
 
 from collections.abc import Iterable
@@ -17,8 +19,10 @@ class DigestTable:
 
     def __init__(self) -> None: ...
     def __len__(self) -> int: ...
-    def __contains__(self, key: str) -> bool: ...
-    def set(self, key: str, version: int, digest: int) -> None: ...
+    def __contains__(self, key: str, /) -> bool: ...
+    def set(self, key: str, version: int, digest: int) -> None:
+        """Store ``key`` → ``(version, digest)``. ``OverflowError`` outside int64 / uint64;
+        ``UnicodeEncodeError`` (a ``ValueError``) for a key that is not valid text."""
     def get(self, key: str) -> tuple[int, int] | None: ...
     def remove(self, key: str) -> bool: ...
     def keys(self) -> list[str]:
@@ -32,5 +36,5 @@ class DigestTable:
         hold that the remote does not list.
         """
 
-def decode(data: bytes, max_bytes: int = ...) -> DigestTable:
+def decode(data: bytes | bytearray | memoryview, max_bytes: int = ...) -> DigestTable:
     """Parse an ``encode`` message; ``ValueError`` if it is malformed or too large."""

@@ -9,6 +9,11 @@ a ``Change`` (or ``None`` when nothing changed) for push and replication.
 Instance identity inside one service is ``(ephemeral, key)`` with ``key`` the Nacos datumKey
 ``ip:port:unknown:cluster`` (``ip:unknown:cluster`` when the port is 0): the same ip:port may exist
 once as ephemeral and once as persistent, and once per cluster.
+
+A write copies only what it touches: instance sets are split into chunks of 128 with a small key
+index, so a write to a 10,000-instance service copies one chunk and a few hundred references. The
+instance digest is xxh3-64 of a canonical, versioned byte encoding of every field, stable across
+processes and releases (peers compare it); a set's digest is the sum mod 2**64 of its instances'.
 """
 
 from collections.abc import Hashable, Iterable, Mapping
@@ -30,9 +35,15 @@ class Instance:
     """An immutable service instance (Nacos ``Instance``); change one with :meth:`replace`.
 
     Raises ``ValueError`` with a Nacos-style message for a port outside 0..65535, a weight that is
-    not finite or outside 0..10000, an empty ip or cluster, or non-string metadata keys/values.
-    Identical metadata maps and cluster names are shared between instances to save memory; the
-    ``metadata`` mapping must never be mutated.
+    not finite or outside 0..10000 (``instance format invalid: The weights range from 0.0 to
+    10000.0``), an empty ip or cluster, non-string metadata keys/values (``metadata format
+    incorrect: ...``) or text that cannot be UTF-8 (lone surrogates); ``TypeError`` for arguments of
+    the wrong type. ``-0.0`` is stored as ``0.0``.
+
+    Identical metadata maps, cluster names and app names are shared between instances to save memory.
+    ``metadata`` is a read-only ``dict`` subclass with its keys sorted: json-serializable, and its
+    mutators raise ``TypeError`` (``dict(instance.metadata)`` gives a mutable copy). Instances compare
+    and hash by every field; they pickle and copy.
     """
 
     def __init__(
@@ -78,7 +89,8 @@ class Instance:
         """The Nacos datumKey: ``ip:port:unknown:cluster``, or ``ip:unknown:cluster`` for port 0."""
     @property
     def beat_interval_ms(self) -> int:
-        """``preserved.heart.beat.interval`` when it is all digits, else the default."""
+        """``preserved.heart.beat.interval`` when it is all ASCII digits (Java ``^\\d+$``), else the
+        default; values of ``limits.CORE_MAX_ABS_MS`` or more saturate just below it."""
     @property
     def beat_timeout_ms(self) -> int:
         """``preserved.heart.beat.timeout`` when it is all digits, else the default."""
@@ -101,7 +113,7 @@ class Instance:
         instance_id: str | None = ...,
     ) -> Instance:
         """A copy with the given fields changed (validated like the constructor)."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -132,7 +144,8 @@ class Service:
     def __len__(self) -> int:
         """All instances, ephemeral and persistent."""
     def instances(self, ephemeral: bool | None = None) -> list[Instance]:
-        """Instances in insertion order: ephemeral ones, persistent ones, or (``None``) both."""
+        """Instances in insertion order: ephemeral ones, persistent ones, or (``None``) both
+        (ephemeral first). An update keeps an instance's place; a removed and re-added key goes last."""
     def get(self, key: str, ephemeral: bool) -> Instance | None:
         """The instance with this datumKey in the ephemeral or persistent set."""
     def clusters(self) -> list[str]:
@@ -140,11 +153,14 @@ class Service:
     def cached(self, variant: Hashable) -> Any:
         """A value memoized on this snapshot for ``variant``, or ``None``."""
     def cache(self, variant: Hashable, value: Any) -> None:
-        """Memoize ``value`` (an encoded response) on this snapshot; ignored past the cap."""
+        """Memoize ``value`` (an encoded response) on this snapshot; a new variant is ignored once
+        ``MAX_CACHED_VARIANTS`` are held (an existing one may be replaced). The next write makes a
+        new snapshot with an empty cache, so nothing here is ever stale."""
 
 @final
 class Change:
-    """What one write did: the new snapshot, and the instance before/after for single writes."""
+    """What one write did: the new snapshot, and the instance before/after for single writes
+    (``put_instance``, ``remove_instance``, ``set_healthy``); ``None`` for both otherwise."""
 
     @property
     def service(self) -> Service:
@@ -179,17 +195,30 @@ class Registry:
     def remove_service(self, namespace: str, name: str) -> Change | None:
         """Drop the service and all its instances; ``None`` if it did not exist."""
     def put_instance(self, namespace: str, name: str, instance: Instance, meta: Any) -> Change | None:
-        """Upsert by ``(ephemeral, key)``, creating the service with ``meta`` if it is missing.
+        """Upsert by ``(ephemeral, key)``, creating the service with ``meta`` if it is missing
+        (``meta`` is ignored for an existing service).
 
         ``None`` when an equal instance was already stored (no new revision).
         """
-    def put_instances(self, namespace: str, name: str, instances: Iterable[Instance], meta: Any) -> Change | None:
-        """Upsert many instances as one write and one revision; ``None`` if none changed."""
+    def put_instances(
+        self, namespace: str, name: str, instances: Iterable[Instance], meta: Any
+    ) -> Change | None:
+        """Upsert many instances (either flag) as one write and one revision; a later duplicate key
+        wins. ``None`` if nothing changed in the end (and then a missing service is not created).
+        ``TypeError`` before any change if an item is not an ``Instance``."""
     def remove_instance(self, namespace: str, name: str, key: str, ephemeral: bool) -> Change | None:
         """Remove one instance; ``None`` when the service or instance does not exist."""
     def replace_instances(
         self, namespace: str, name: str, ephemeral: bool, instances: Iterable[Instance], meta: Any
     ) -> Change | None:
-        """Make the ephemeral (or persistent) set exactly ``instances`` (replication apply)."""
-    def set_healthy(self, namespace: str, name: str, key: str, ephemeral: bool, healthy: bool) -> Change | None:
+        """Make the ephemeral (or persistent) set exactly ``instances`` (replication apply).
+
+        Instances already stored keep their place, new keys follow in the given order, a later
+        duplicate key wins. ``None`` when the set already holds exactly these instances (in any
+        order; a missing service with no instances is not created). ``ValueError`` if an instance's
+        ``ephemeral`` flag differs from ``ephemeral``; the other set is never touched.
+        """
+    def set_healthy(
+        self, namespace: str, name: str, key: str, ephemeral: bool, healthy: bool
+    ) -> Change | None:
         """Flip one instance's health; ``None`` when missing or already in that state."""
