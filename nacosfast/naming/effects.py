@@ -21,6 +21,9 @@ def beat_key(namespace: str, name: str, instance_key: str) -> Hashable:
 def track(state: NamingState, namespace: str, name: str, instance: Instance, now_ms: int) -> None:
     """Start (or restart) beat tracking for an ephemeral, unmarked instance."""
     if instance.ephemeral and not instance.marked:
+        service = state.registry.get(namespace, name)
+        if service is not None:  # store the snapshot's strings: shared by every instance of the service
+            namespace, name = service.namespace, service.name
         state.beats.track(
             beat_key(namespace, name, instance.key),
             now_ms,
