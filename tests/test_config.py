@@ -1,0 +1,86 @@
+"""Settings: defaults, TOML file, flags; bad settings are refused with the setting's name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nacosfast.__main__ import main
+from nacosfast.config import ConfigError, Settings, load_settings
+
+
+def test_config_defaults_are_the_standalone_ones() -> None:
+    settings = load_settings(None, {})
+    assert (settings.host, settings.port, settings.data_dir) == ("127.0.0.1", 8848, "./data")
+
+
+def test_config_file_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "nacosfast.toml"
+    config.write_text('port = 9000\ndata-dir = "/srv/nf"\nlog_level = "DEBUG"\npush_coalesce_ms = 5\n')
+    settings = load_settings(str(config), {"port": 9100, "host": None})
+    assert settings == Settings(port=9100, data_dir="/srv/nf", log_level="DEBUG", push_coalesce_ms=5)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("port = 70000\n", "port must be within"),
+        ('port = "8848"\n', "setting port must be int"),
+        ("colour = 1\n", "unknown setting 'colour'"),
+        ('log_level = "LOUD"\n', "log_level must be"),
+        ("push_give_up_ms = 0\n", "push_give_up_ms must be at least 1"),
+        ("push_retry_ms = -1\n", "push_retry_ms must not be negative"),
+        ("port = \n", "cannot read config file"),
+    ],
+)
+def test_config_rejects_bad_settings(tmp_path: Path, document: str, message: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(document)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(str(config), {})
+
+
+def test_cli_bad_config_exits_2_with_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["server", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "cannot read config file" in capsys.readouterr().err
+
+
+def test_cli_data_dir_in_use_exits_1(tmp_path: Path) -> None:
+    """A second server on the same data directory refuses to start (the log is locked)."""
+    from nacosfast.store.log import AppendLog
+
+    held = AppendLog.open(tmp_path)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "nacosfast", "server", "--port", "0", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        held.close()
+    assert result.returncode == 1
+    assert "cannot open the data directory" in result.stderr
+
+
+def test_import_without_compiled_core_says_how_to_build_it() -> None:
+    """No fallback: with the extension missing, importing nacosfast fails and names the fix."""
+    probe = (
+        "import importlib.abc, sys\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'nacosfast._core.registry':\n"
+        "            raise ImportError('simulated: extension not built')\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "import nacosfast\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "make core" in result.stderr
+    assert "simulated: extension not built" in result.stderr
