@@ -13,40 +13,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
+from naming_requests import NullJournal, request
 
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.node import build_state
-from nacosfast.wire.message import Request, Response
+from nacosfast.wire.message import Response
 
 SERVICES = 1_000
 PER_SERVICE = 10
-JAVA_UA = b"Nacos-Java-Client:v1.4.8"
-
-
-class _NullJournal:
-    def __init__(self) -> None:
-        self.seq = 0
-
-    def append(self, payload: bytes) -> int:
-        self.seq += 1
-        return self.seq
-
-
-def _request(method: str, path: str, params: dict[str, Any]) -> Request:
-    query = urlencode(params).encode()
-    return Request(method, "/nacos" + path, query=query, headers={b"user-agent": JAVA_UA})
 
 
 @pytest.fixture(scope="module")
 def app() -> NamingApp:
-    app = NamingApp(build_state(_NullJournal(), lambda: 0))
+    app = NamingApp(build_state(NullJournal(), lambda: 0))
     for service in range(SERVICES):
         for host in range(PER_SERVICE):
             params = {"serviceName": f"svc-{service:04d}", "ip": f"10.0.{host}.{service % 250}", "port": 8080}
-            response = app.handle(_request("POST", "/v1/ns/instance", params), 0, 0)
+            response = app.handle(request("POST", "/nacos/v1/ns/instance", params), 0, 0)
             assert response.status == 200, response.body
     return app
 
@@ -54,7 +39,7 @@ def app() -> NamingApp:
 def _call(app: NamingApp, method: str, path: str, params: dict[str, Any]) -> Callable[[], Response]:
     def once() -> Response:
         # A fresh Request each round: parameter parsing is part of what is measured.
-        return app.handle(_request(method, path, params), 1_000, 1_000)
+        return app.handle(request(method, "/nacos" + path, params), 1_000, 1_000)
 
     return once
 

@@ -12,32 +12,30 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
+from naming_requests import JAVA_UA, NullJournal, request
 
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.client_info import parse_client_info
 from nacosfast.naming.node import build_state
 from nacosfast.naming.render import render_list
-from nacosfast.wire.message import FORM_CONTENT_TYPE, Request, Response
+from nacosfast.wire.message import Request, Response
 
-JAVA_UA = b"Nacos-Java-Client:v1.4.8"
 SERVICE = "DEFAULT_GROUP@@bench"
 INSTANCES = 10
-
-
-class _NullJournal:
-    def __init__(self) -> None:
-        self.seq = 0
-
-    def append(self, payload: bytes) -> int:
-        self.seq += 1
-        return self.seq
+BEAT_PARAMS = {
+    "namespaceId": "public",
+    "serviceName": SERVICE,
+    "clusterName": "DEFAULT",
+    "ip": "10.0.0.1",
+    "port": 8080,
+}
+"""A Java client's beat query for the first instance."""
 
 
 def _app() -> NamingApp:
-    app = NamingApp(build_state(_NullJournal(), lambda: 0))
+    app = NamingApp(build_state(NullJournal(), lambda: 0))
     for index in range(INSTANCES):
         params = {
             "serviceName": SERVICE,
@@ -45,41 +43,25 @@ def _app() -> NamingApp:
             "port": 8080,
             "metadata": '{"zone":"a"}',
         }
-        response = app.handle(_request("POST", "/nacos/v1/ns/instance", params), 0, 0)
+        response = app.handle(request("POST", "/nacos/v1/ns/instance", params), 0, 0)
         assert response.body == b"ok"
     return app
-
-
-def _request(method: str, path: str, params: dict[str, Any], form: dict[str, Any] | None = None) -> Request:
-    headers = {b"user-agent": JAVA_UA}
-    body = b""
-    if form is not None:
-        headers[b"content-type"] = FORM_CONTENT_TYPE
-        body = urlencode(form).encode()
-    return Request(method=method, path=path, query=urlencode(params).encode(), headers=headers, body=body)
 
 
 def _runner(
     app: NamingApp, method: str, path: str, params: dict[str, Any], **kw: Any
 ) -> Callable[[], Response]:
-    template = _request(method, path, params, **kw)
+    template = request(method, path, params, **kw)
 
     def run() -> Response:
-        request = Request(template.method, template.path, template.query, template.headers, template.body)
-        return app.handle(request, 1_000, 1_700_000_000_000)
+        fresh = Request(template.method, template.path, template.query, template.headers, template.body)
+        return app.handle(fresh, 1_000, 1_700_000_000_000)
 
     return run
 
 
 def test_bench_light_beat(benchmark: Any) -> None:
-    params = {
-        "namespaceId": "public",
-        "serviceName": SERVICE,
-        "clusterName": "DEFAULT",
-        "ip": "10.0.0.1",
-        "port": 8080,
-    }
-    run = _runner(_app(), "PUT", "/nacos/v1/ns/instance/beat", params)
+    run = _runner(_app(), "PUT", "/nacos/v1/ns/instance/beat", BEAT_PARAMS)
     assert b"10200" in benchmark(run).body
 
 
@@ -95,14 +77,7 @@ def test_bench_full_beat_java_form(benchmark: Any) -> None:
         "period": 5000,
         "stopped": False,
     }
-    params = {
-        "namespaceId": "public",
-        "serviceName": SERVICE,
-        "clusterName": "DEFAULT",
-        "ip": "10.0.0.1",
-        "port": 8080,
-    }
-    run = _runner(_app(), "PUT", "/nacos/v1/ns/instance/beat", params, form={"beat": json.dumps(beat)})
+    run = _runner(_app(), "PUT", "/nacos/v1/ns/instance/beat", BEAT_PARAMS, form={"beat": json.dumps(beat)})
     assert b"10200" in benchmark(run).body
 
 
@@ -161,6 +136,6 @@ def test_bench_register(benchmark: Any, changing: bool) -> None:
             "metadata": '{"zone":"a"}',
             "app": "unknown",
         }
-        return app.handle(_request("POST", "/nacos/v1/ns/instance", params), 1_000, 0)
+        return app.handle(request("POST", "/nacos/v1/ns/instance", params), 1_000, 0)
 
     assert benchmark(run).body == b"ok"

@@ -1,4 +1,5 @@
-"""In-process helpers for naming tests: a recording push sink, a memory journal, a request caller."""
+"""In-process helpers for naming tests: a recording push sink, a memory journal, a request caller,
+an app with a given node identity and the member JSON it shows."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from nacosfast import NACOS_COMPAT_VERSION
 from nacosfast.naming.app import NamingApp
+from nacosfast.naming.state import NamingState, ServerIdentity
 from nacosfast.wire.message import FORM_CONTENT_TYPE, Request, Response
 
 JAVA_UA = "Nacos-Java-Client:v1.4.8"
@@ -107,6 +110,28 @@ class MemoryJournal:
     def append(self, payload: bytes) -> int:
         self.payloads.append(payload)
         return len(self.payloads)
+
+
+def node_app(host: str, port: int) -> NamingApp:
+    """An application whose node presents itself as ``host:port`` (member and server views)."""
+    identity = ServerIdentity(host=host, port=port)
+    return NamingApp(NamingState(push=RecordingPush(), journal=MemoryJournal(), identity=identity))
+
+
+def member_json(ip: str, port: int, raft_port: str) -> dict[str, Any]:
+    """Nacos's ``Member`` JSON for a node that is up, as of ``WALL_EPOCH_MS``."""
+    return {
+        "ip": ip,
+        "port": port,
+        "state": "UP",
+        "extendInfo": {
+            "lastRefreshTime": WALL_EPOCH_MS,
+            "raftPort": raft_port,
+            "version": NACOS_COMPAT_VERSION,
+        },
+        "address": f"{ip}:{port}",
+        "failAccessCnt": 0,
+    }
 
 
 def call(

@@ -13,7 +13,7 @@ from nacosfast.errors import Unavailable
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.journal import replay
 from nacosfast.naming.state import NamingState, ServerIdentity
-from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush, call, json_body
+from tests.naming_helpers import MemoryJournal, RecordingPush, call, json_body, member_json, node_app
 
 NAMESPACES = "/v1/console/namespaces"
 PUBLIC = {"namespace": "", "namespaceShowName": "public", "quota": 200, "configCount": 0, "type": 0}
@@ -201,16 +201,8 @@ def test_console_server_state(standalone: bool, mode: str) -> None:
 
 
 def test_core_cluster_endpoints_describe_this_node() -> None:
-    identity = ServerIdentity(host="10.0.0.5", port=8848)
-    app = NamingApp(NamingState(push=RecordingPush(), journal=MemoryJournal(), identity=identity))
-    member = {
-        "ip": "10.0.0.5",
-        "port": 8848,
-        "state": "UP",
-        "extendInfo": {"lastRefreshTime": WALL_EPOCH_MS, "raftPort": "7848", "version": NACOS_COMPAT_VERSION},
-        "address": "10.0.0.5:8848",
-        "failAccessCnt": 0,
-    }
+    app = node_app("10.0.0.5", 8848)
+    member = member_json("10.0.0.5", 8848, raft_port="7848")
 
     def data(path: str, **params: Any) -> Any:
         answer = json_body(call(app, "GET", "/v1/core/cluster/" + path, params))

@@ -10,15 +10,14 @@ from typing import Any
 
 import pytest
 
-from nacosfast import NACOS_COMPAT_VERSION
 from nacosfast.errors import Unavailable
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.journal import replay
 from nacosfast.naming.operator import CpuSampler, HostFigures, memory_used
 from nacosfast.naming.push import PushHub
-from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.naming.state import NamingState
 from nacosfast.naming.switches import Switches
-from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush, call, json_body
+from tests.naming_helpers import MemoryJournal, RecordingPush, call, json_body, member_json, node_app
 
 SWITCHES = "/v1/ns/operator/switches"
 
@@ -246,16 +245,8 @@ def test_operator_metrics_status_follows_the_override(app: NamingApp) -> None:
 
 
 def test_operator_servers_lists_this_standalone_node() -> None:
-    identity = ServerIdentity(host="10.1.2.3", port=8850)
-    app = NamingApp(NamingState(push=RecordingPush(), journal=MemoryJournal(), identity=identity))
-    member = {
-        "ip": "10.1.2.3",
-        "port": 8850,
-        "state": "UP",
-        "extendInfo": {"lastRefreshTime": WALL_EPOCH_MS, "raftPort": "7850", "version": NACOS_COMPAT_VERSION},
-        "address": "10.1.2.3:8850",
-        "failAccessCnt": 0,
-    }
+    app = node_app("10.1.2.3", 8850)
+    member = member_json("10.1.2.3", 8850, raft_port="7850")
     assert json_body(call(app, "GET", "/v1/ns/operator/servers")) == {"servers": [member]}
     assert json_body(call(app, "GET", "/v1/ns/operator/servers", {"healthy": "true"})) == {
         "servers": [member]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +62,19 @@ def fail_with(code: int) -> Callable[..., int]:
         raise OSError(code, os.strerror(code))
 
     return fail
+
+
+def outcome_recorder(durability: Durability, results: list[str]) -> Callable[[int], Awaitable[None]]:
+    """A task that waits for ``seq`` and records ``durable`` or the ``Unavailable`` message."""
+
+    async def waiter(seq: int) -> None:
+        try:
+            await durability.wait_durable(seq)
+            results.append("durable")
+        except Unavailable as error:
+            results.append(error.message)
+
+    return waiter
 
 
 class CountingSync:
@@ -196,13 +209,7 @@ async def test_waiters_fail_when_shutdown_cannot_flush(
 ) -> None:
     durability = Durability(log, snapshot_source=list, retry_interval_ms=60_000)
     results: list[str] = []
-
-    async def waiter(seq: int) -> None:
-        try:
-            await durability.wait_durable(seq)
-            results.append("durable")
-        except Unavailable as error:
-            results.append(error.message)
+    waiter = outcome_recorder(durability, results)
 
     monkeypatch.setattr(os, "pwrite", fail_with(errno.ENOSPC))
     async with trio.open_nursery() as outer, trio.open_nursery() as nursery:
@@ -235,13 +242,7 @@ async def test_shutdown_is_bounded_when_the_disk_hangs(
     monkeypatch.setattr(os, "fdatasync", hanging_sync)
     durability = Durability(log, snapshot_source=list, shutdown_flush_timeout_ms=50)
     results: list[str] = []
-
-    async def waiter(seq: int) -> None:
-        try:
-            await durability.wait_durable(seq)
-            results.append("durable")
-        except Unavailable as error:
-            results.append(error.message)
+    waiter = outcome_recorder(durability, results)
 
     with trio.fail_after(WAIT_S):
         async with trio.open_nursery() as outer, trio.open_nursery() as nursery:

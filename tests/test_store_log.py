@@ -30,10 +30,23 @@ def records(count: int, prefix: str = "r") -> list[bytes]:
     return [f"{prefix}{i:04d}-{'x' * (i % 7)}".encode() for i in range(count)]
 
 
+def append_all(log: AppendLog, payloads: list[bytes]) -> None:
+    for payload in payloads:
+        log.append(payload)
+
+
+def write_two_segments(log: AppendLog) -> None:
+    """``records(3)`` durable in a sealed segment, then ``four`` durable in the active one."""
+    append_all(log, records(3))
+    log.flush()
+    log.rotate()
+    log.append(b"four")
+    log.flush()
+
+
 def write_log(data_dir: Path, payloads: list[bytes]) -> None:
     with AppendLog.open(data_dir) as log:
-        for payload in payloads:
-            log.append(payload)
+        append_all(log, payloads)
         log.flush()
 
 
@@ -212,12 +225,10 @@ def test_flipped_bit_drops_the_record_and_everything_after(
 
 def test_damage_in_a_sealed_segment_sets_later_segments_aside(data_dir: Path) -> None:
     with AppendLog.open(data_dir) as log:
-        for payload in records(4):
-            log.append(payload)
+        append_all(log, records(4))
         log.flush()
         log.rotate()
-        for payload in records(4, "s"):
-            log.append(payload)
+        append_all(log, records(4, "s"))
     first, second = segments(data_dir)
     data = bytearray(first.read_bytes())
     data[len(encode_frame(1, records(4)[0])) + 20] ^= 1  # inside record 2
@@ -252,8 +263,7 @@ def test_gap_between_segments_ends_the_log(data_dir: Path) -> None:
 
 def test_snapshot_then_newer_records_replay_in_order(data_dir: Path) -> None:
     with AppendLog.open(data_dir) as log:
-        for payload in records(100):
-            log.append(payload)
+        append_all(log, records(100))
         log.flush()
         size_before = log.log_bytes
         log.write_snapshot([b"state-a", b"state-b"])
@@ -285,8 +295,7 @@ def test_snapshot_covering_unflushed_records_survives_a_crash(data_dir: Path) ->
 
 def test_rotate_then_snapshot_keeps_records_written_meanwhile(data_dir: Path) -> None:
     with AppendLog.open(data_dir) as log:
-        for payload in records(5):
-            log.append(payload)
+        append_all(log, records(5))
         log.flush()
         log.rotate()
         log.append(b"six")
@@ -311,12 +320,7 @@ def test_snapshot_of_a_state_before_any_record(data_dir: Path) -> None:
 
 def test_snapshot_keeps_a_segment_that_ends_past_it(data_dir: Path) -> None:
     with AppendLog.open(data_dir) as log:
-        for payload in records(3):
-            log.append(payload)
-        log.flush()
-        log.rotate()
-        log.append(b"four")
-        log.flush()
+        write_two_segments(log)
         log.write_snapshot(records(2), covers=2)  # state captured before record 3: wal-1 is still needed
         assert len(segments(data_dir)) == 2
     assert replayed(data_dir) == [*records(3), b"four"]
@@ -383,12 +387,7 @@ def test_leftover_snapshot_tmp_is_removed(data_dir: Path) -> None:
 
 def test_segments_left_by_a_crash_after_the_snapshot_are_deleted(data_dir: Path, tmp_path: Path) -> None:
     with AppendLog.open(data_dir) as log:
-        for payload in records(3):
-            log.append(payload)
-        log.flush()
-        log.rotate()
-        log.append(b"four")
-        log.flush()
+        write_two_segments(log)
         saved = {p.name: p.read_bytes() for p in segments(data_dir)}
         log.write_snapshot([*records(3), b"four"])
         log.append(b"five")
@@ -402,8 +401,7 @@ def test_segments_left_by_a_crash_after_the_snapshot_are_deleted(data_dir: Path,
 @pytest.mark.parametrize("damage", ["header", "record", "truncated", "extra"])
 def test_damaged_snapshot_raises(data_dir: Path, damage: str) -> None:
     with AppendLog.open(data_dir) as log:
-        for payload in records(3):
-            log.append(payload)
+        append_all(log, records(3))
         log.write_snapshot(records(3))
     snapshot = data_dir / "snapshot"
     data = bytearray(snapshot.read_bytes())

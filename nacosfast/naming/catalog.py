@@ -27,8 +27,15 @@ from nacosfast.naming.names import (
 )
 from nacosfast.naming.params import commons_bool
 from nacosfast.naming.render import service_meta
-from nacosfast.naming.replies import JAVA_LONG_MAX, java_float, json_reply, lenient_int, ok, page
-from nacosfast.naming.state import NamingState
+from nacosfast.naming.replies import (
+    JAVA_LONG_MAX,
+    java_float,
+    json_reply,
+    lenient_int,
+    ok,
+    page,
+    required_service,
+)
 from nacosfast.wire.message import Response
 
 ID_GENERATOR_KEY: Final = "preserved.instance.id.generator"
@@ -80,19 +87,12 @@ def _cluster_instances(service: Service, cluster: str) -> list[Instance]:
     return persistent + [i for i in service.instances(ephemeral=True) if i.cluster == cluster]
 
 
-def _required_service(state: NamingState, namespace: str, name: str) -> Service:
-    service = state.registry.get(namespace, name)
-    if service is None:
-        raise NotFound(f"service {name} is not found!")
-    return service
-
-
 def service_detail(ctx: Context) -> Response:
     """``GET /catalog/service``: the service's attributes and its full Cluster objects."""
     params = ctx.params
     namespace = namespace_param(params)
     name = required_grouped_name(params)
-    service = _required_service(ctx.state, namespace, name)
+    service = required_service(ctx.state, namespace, name)
     meta = service_meta(service)
     group, bare = split_grouped(name)
     occupied = set(service.clusters())
@@ -121,7 +121,7 @@ def instance_list(ctx: Context) -> Response:
     cluster = params.required("clusterName")
     page_no = params.integer("pageNo")
     page_size = params.integer("pageSize", low=0)
-    service = _required_service(ctx.state, namespace, name)
+    service = required_service(ctx.state, namespace, name)
     if cluster not in cluster_names(service, service_meta(service)):
         raise NotFound(f"cluster {cluster} is not found!")
     instances = _cluster_instances(service, cluster)

@@ -7,7 +7,6 @@ a typo such as ``tcp`` silently turns checks off. nacosfast accepts the four typ
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -17,6 +16,7 @@ from nacosfast._core.registry import Service
 from nacosfast.errors import BadRequest
 from nacosfast.limits import MAX_HEALTH_CHECKER_BYTES, MAX_METADATA_VALUE_LENGTH
 from nacosfast.naming.meta import ClusterConfig, ServiceMeta
+from nacosfast.naming.params import parse_json_object
 
 TCP: Final = "TCP"
 HTTP: Final = "HTTP"
@@ -46,14 +46,7 @@ def _text_field(checker: str, key: str, value: object) -> str:
 
 def parse_health_checker(raw: str) -> dict[str, Any]:
     """The ``healthChecker`` parameter (JSON with ``type``) as the normalized checker dict; 400 if bad."""
-    if len(raw.encode()) > MAX_HEALTH_CHECKER_BYTES:
-        raise BadRequest(f"healthChecker is larger than {MAX_HEALTH_CHECKER_BYTES} bytes")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadRequest(f"healthChecker is not valid JSON: {raw[:256]}") from None
-    if not isinstance(data, dict):
-        raise BadRequest(f"healthChecker must be a JSON object: {raw[:256]}")
+    data = parse_json_object("healthChecker", raw, MAX_HEALTH_CHECKER_BYTES)
     kind = data.get("type")
     if kind not in CHECKER_TYPES:
         raise BadRequest(

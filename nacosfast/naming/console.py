@@ -132,38 +132,43 @@ def _show_name(params: Params, key: str) -> str:
     return _bounded(key, name, MAX_NAMESPACE_NAME_LENGTH)
 
 
+def _requested_namespace(params: Params, namespace_id: str, name_key: str) -> Namespace:
+    """The namespace a create or edit asks for: the show name under ``name_key``, the description."""
+    show_name = _show_name(params, name_key)
+    description = _bounded("namespaceDesc", params.raw("namespaceDesc"), MAX_NAMESPACE_DESC_LENGTH)
+    return Namespace(namespace_id, show_name, description)
+
+
+def _store_namespace(ctx: Context, namespace: Namespace) -> Response:
+    """Journal the namespace (first: the journal may refuse), keep it, answer ``true`` once durable."""
+    seq = ctx.state.journal.append(namespace_record(namespace.namespace_id, namespace))
+    ctx.state.namespaces.put(namespace)
+    return json_reply(True, durable_seq=seq)
+
+
 def create_namespace(ctx: Context) -> Response:
     """``POST /console/namespaces``: ``true``, or ``false`` when the id is taken."""
     params = ctx.params
     namespace_id = _custom_id(request_param(params, "customNamespaceId"))
-    show_name = _show_name(params, "namespaceName")
-    description = _bounded("namespaceDesc", params.raw("namespaceDesc"), MAX_NAMESPACE_DESC_LENGTH)
+    namespace = _requested_namespace(params, namespace_id, "namespaceName")
     table = ctx.state.namespaces
     if namespace_id in table:
         return json_reply(False)
     if len(table) >= MAX_NAMESPACES:
         raise BadRequest(f"too many namespaces: at most {MAX_NAMESPACES}")
-    namespace = Namespace(namespace_id, show_name, description)
-    seq = ctx.state.journal.append(namespace_record(namespace_id, namespace))  # first: it may refuse
-    table.put(namespace)
-    return json_reply(True, durable_seq=seq)
+    return _store_namespace(ctx, namespace)
 
 
 def edit_namespace(ctx: Context) -> Response:
     """``PUT /console/namespaces``: change a custom namespace's name and description."""
     params = ctx.params
     namespace_id = request_param(params, "namespace").strip()
-    show_name = _show_name(params, "namespaceShowName")
-    description = _bounded("namespaceDesc", params.raw("namespaceDesc"), MAX_NAMESPACE_DESC_LENGTH)
+    namespace = _requested_namespace(params, namespace_id, "namespaceShowName")
     if _is_public(namespace_id):
         raise BadRequest("the public namespace cannot be changed")
-    table = ctx.state.namespaces
-    if table.get(namespace_id) is None:
+    if ctx.state.namespaces.get(namespace_id) is None:
         raise NotFound(f"namespace {namespace_id[:128]} is not found")
-    namespace = Namespace(namespace_id, show_name, description)
-    seq = ctx.state.journal.append(namespace_record(namespace_id, namespace))  # first: it may refuse
-    table.put(namespace)
-    return json_reply(True, durable_seq=seq)
+    return _store_namespace(ctx, namespace)
 
 
 def delete_namespace(ctx: Context) -> Response:

@@ -41,7 +41,7 @@ from nacosfast.naming.names import (
     namespace_param,
     required_grouped_name,
 )
-from nacosfast.naming.params import Params, parse_int
+from nacosfast.naming.params import Params, parse_int, parse_json
 from nacosfast.naming.render import render_list, service_meta
 from nacosfast.naming.state import NamingState
 from nacosfast.naming.switches import Switches
@@ -167,10 +167,20 @@ def _mark_persisted(state: NamingState, namespace: str, name: str) -> None:
         state.registry.set_meta(namespace, name, replace(meta, persisted=True))
 
 
+def _put(state: NamingState, namespace: str, name: str, instance: Instance, now_ms: int) -> Response:
+    """Write ``instance``, tell push, then track it (ephemeral) or journal its service (persistent)."""
+    change = state.registry.put_instance(namespace, name, instance, DEFAULT_SERVICE_META)
+    effects.notify(state, change, now_ms)
+    if instance.ephemeral:
+        effects.track(state, namespace, name, instance, now_ms)
+        return Response()
+    # Journaled even when nothing changed: an identical write still answers only once it is durable.
+    return Response(durable_seq=effects.persist_service(state, namespace, name))
+
+
 def upsert(state: NamingState, namespace: str, name: str, instance: Instance, now_ms: int) -> Response:
     """Register semantics (§3.1): upsert by datumKey, keeping an existing instance's id and health."""
-    registry = state.registry
-    service = registry.get(namespace, name)
+    service = state.registry.get(namespace, name)
     existing = service.get(instance.key, instance.ephemeral) if service is not None else None
     if existing is not None:
         instance = instance.replace(
@@ -180,13 +190,7 @@ def upsert(state: NamingState, namespace: str, name: str, instance: Instance, no
         instance = instance.replace(instance_id=_snowflake_id(service, instance.ephemeral, name))
     if not instance.ephemeral:
         _mark_persisted(state, namespace, name)
-    change = registry.put_instance(namespace, name, instance, DEFAULT_SERVICE_META)
-    effects.notify(state, change, now_ms)
-    if instance.ephemeral:
-        effects.track(state, namespace, name, instance, now_ms)
-        return Response()
-    # Journaled even when nothing changed: an identical write still answers only once it is durable.
-    return Response(durable_seq=effects.persist_service(state, namespace, name))
+    return _put(state, namespace, name, instance, now_ms)
 
 
 def register(ctx: Context) -> Response:
@@ -221,6 +225,16 @@ def update(ctx: Context) -> Response:
     return upsert(ctx.state, namespace, name, instance, ctx.now_ms)
 
 
+def _addressed(params: Params) -> tuple[str, str, str]:
+    """Namespace, grouped name and datumKey (``ip``, ``port``, cluster) of the instance a write names."""
+    namespace = namespace_param(params)
+    name = required_grouped_name(params)
+    ip = check_ip(params.required("ip"))
+    port = _port(params)
+    cluster = cluster_param(params)
+    return namespace, name, datum_key(ip, port, cluster)
+
+
 def _find(service: Service | None, key: str) -> Instance | None:
     """The instance with this datumKey, persistent first (Nacos ``Cluster.allIPs`` order)."""
     if service is None:
@@ -232,11 +246,7 @@ def _find(service: Service | None, key: str) -> Instance | None:
 def patch(ctx: Context) -> Response:
     """PATCH ``/instance``: change only the given fields of an existing instance (§3.4)."""
     params = ctx.params
-    namespace = namespace_param(params)
-    name = required_grouped_name(params)
-    ip = check_ip(params.required("ip"))
-    port = _port(params)
-    cluster = cluster_param(params)
+    namespace, name, key = _addressed(params)
     changes: dict[str, Any] = {}
     if params.optional("metadata"):
         changes["metadata"] = parse_metadata(params.optional("metadata"))
@@ -248,33 +258,23 @@ def patch(ctx: Context) -> Response:
         changes["healthy"] = params.commons_bool("healthy", True)
     if params.optional("enabled"):
         changes["enabled"] = params.commons_bool("enabled", True)
-    found = _find(ctx.state.registry.get(namespace, name), datum_key(ip, port, cluster))
+    found = _find(ctx.state.registry.get(namespace, name), key)
     if found is None:
         raise BadRequest("instance not found")
     try:
         instance = found.replace(**changes)
     except (ValueError, TypeError) as error:
         raise BadRequest(str(error)) from None
-    change = ctx.state.registry.put_instance(namespace, name, instance, DEFAULT_SERVICE_META)
-    effects.notify(ctx.state, change, ctx.now_ms)
-    if instance.ephemeral:
-        effects.track(ctx.state, namespace, name, instance, ctx.now_ms)
-        return Response()
-    return Response(durable_seq=effects.persist_service(ctx.state, namespace, name))
+    return _put(ctx.state, namespace, name, instance, ctx.now_ms)
 
 
 def deregister(ctx: Context) -> Response:
     """DELETE ``/instance``: remove by datumKey from the list ``ephemeral`` names; unknown is ``ok``."""
     params = ctx.params
     state = ctx.state
-    namespace = namespace_param(params)
-    name = required_grouped_name(params)
-    ip = check_ip(params.required("ip"))
-    port = _port(params)
-    cluster = cluster_param(params)
+    namespace, name, key = _addressed(params)
     ephemeral = params.commons_bool("ephemeral", state.switches.defaultInstanceEphemeral)
     params.number("weight", 1.0)  # parsed (and refused when malformed) but unused, as in Nacos
-    key = datum_key(ip, port, cluster)
     change = state.registry.remove_instance(namespace, name, key, ephemeral)
     if change is None:
         return Response()
@@ -486,10 +486,7 @@ def _parse_beat(raw: str, cluster_default: str) -> _BeatInfo:
     """Decode a beat JSON like Jackson into ``RsInfo``; malformed beats are 400 (Nacos: 500)."""
     if len(raw) > MAX_BEAT_BYTES:
         raise BadRequest(f"Param 'beat' is too large: at most {MAX_BEAT_BYTES} bytes")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadRequest(f"Param 'beat' is not valid JSON: {raw[:128]}") from None
+    value = parse_json("Param 'beat'", raw, 128)
     if not isinstance(value, dict):
         raise BadRequest(f"Param 'beat' must be a JSON object: {raw[:128]}")
     ip = check_ip(_beat_scalar(value.get("ip", ""), "ip").strip())
@@ -591,10 +588,7 @@ class _Target:
 
 def _parse_targets(raw: str) -> list[_Target]:
     """The ``instances`` JSON list: ip, port, ephemeral (default true), clusterName (default DEFAULT)."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadRequest(f"Param 'instances' is not valid JSON: {raw[:128]}") from None
+    value = parse_json("Param 'instances'", raw, 128)
     if not isinstance(value, list):
         raise BadRequest("Param 'instances' must be a JSON list of instances")
     if len(value) > MAX_BATCH_INSTANCES:

@@ -6,9 +6,10 @@ Spring ``@RequestParam`` (untrimmed). Every failure is a ``BadRequest`` with Nac
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from nacosfast.errors import BadRequest, required_param
 from nacosfast.limits import MAX_NAME_LENGTH
@@ -150,3 +151,21 @@ def parse_float(key: str, value: str) -> float:
     if not math.isfinite(number):
         raise BadRequest(f"Param '{key}' must be a finite number, got {text[:64]}")
     return number
+
+
+def parse_json(what: str, raw: str, quote: int = 256) -> Any:
+    """``json.loads``; malformed or too deeply nested JSON is 400 ``<what> is not valid JSON: <raw>``."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest(f"{what} is not valid JSON: {raw[:quote]}") from None
+
+
+def parse_json_object(key: str, raw: str, max_bytes: int) -> dict[str, Any]:
+    """A JSON object of at most ``max_bytes`` (UTF-8); anything else is 400 naming ``key``."""
+    if len(raw.encode()) > max_bytes:
+        raise BadRequest(f"{key} is larger than {max_bytes} bytes")
+    data = parse_json(key, raw)
+    if not isinstance(data, dict):
+        raise BadRequest(f"{key} must be a JSON object: {raw[:256]}")
+    return data

@@ -1,7 +1,7 @@
 """Small helpers shared by the service, catalog, operator, health and console endpoints.
 
 Answers (``ok``, JSON, the console's ``RestResult``), Spring ``@RequestParam`` presence, Java-style
-lenient integers, Java float rounding and paging.
+lenient integers, Java float rounding, paging and the service lookup the detail views share.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import struct
 from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
-from nacosfast.errors import BadRequest
+from nacosfast._core.registry import Service
+from nacosfast.errors import BadRequest, NotFound
 from nacosfast.naming.params import Params
+from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import APPLICATION_JSON, Response
 
 T = TypeVar("T")
@@ -70,3 +72,11 @@ def page(items: Sequence[T], start: int, size: int) -> list[T]:
     start = min(max(start, 0), count)
     end = min(max(start + max(size, 0), start), count)
     return list(items[start:end])
+
+
+def required_service(state: NamingState, namespace: str, name: str) -> Service:
+    """The service, else 404 ``service <name> is not found!`` (``GET /service``, the catalog views)."""
+    service = state.registry.get(namespace, name)
+    if service is None:
+        raise NotFound(f"service {name} is not found!")
+    return service

@@ -12,7 +12,6 @@ with every service; nacosfast refuses it with 400 instead of giving a wrong answ
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from nacosfast._core.registry import Service
 from nacosfast.errors import BadRequest
 from nacosfast.limits import MAX_SELECTOR_BYTES
 from nacosfast.naming.meta import NO_SELECTOR, ServiceMeta
+from nacosfast.naming.params import parse_json_object
 
 _CONSUMER_PREFIX: Final = "CONSUMER.label."
 _PROVIDER_PREFIX: Final = "PROVIDER.label."
@@ -119,15 +119,14 @@ def parse_label_expression(expression: str) -> list[str]:
     return sorted(labels)
 
 
-def _load(raw: str) -> dict[str, Any]:
-    if len(raw.encode()) > MAX_SELECTOR_BYTES:
-        raise BadRequest(f"selector is larger than {MAX_SELECTOR_BYTES} bytes")
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BadRequest(f"selector is not valid JSON: {raw[:256]}") from None
-    if not isinstance(data, dict):
-        raise BadRequest(f"selector must be a JSON object: {raw[:256]}")
+def _label_selector(raw: str) -> dict[str, Any] | None:
+    """The selector JSON when its ``type`` is ``label``; ``None`` for ``none``; 400 for any other."""
+    data = parse_json_object("selector", raw, MAX_SELECTOR_BYTES)
+    kind = data.get("type")
+    if kind == "none":
+        return None
+    if kind != "label":
+        raise BadRequest(f"not match any type of selector! type: {str(kind)[:64]}")
     return data
 
 
@@ -135,12 +134,9 @@ def parse_selector(raw: str) -> Mapping[str, Any]:
     """The ``selector`` of ``POST``/``PUT /service`` (URL-decoded once more, as Nacos does); blank is none."""
     if not raw.strip():
         return NO_SELECTOR
-    data = _load(java_url_decode(raw))
-    kind = data.get("type")
-    if kind == "none":
+    data = _label_selector(java_url_decode(raw))
+    if data is None:
         return NO_SELECTOR
-    if kind != "label":
-        raise BadRequest(f"not match any type of selector! type: {str(kind)[:64]}")
     expression = data.get("expression")
     if not isinstance(expression, str):
         raise BadRequest("selector of type label needs a string 'expression'")
@@ -171,12 +167,9 @@ def parse_list_filter(raw: str) -> ListFilter | None:
     """
     if not raw.strip():
         return None
-    data = _load(raw)
-    kind = data.get("type")
-    if kind == "none":
+    data = _label_selector(raw)
+    if data is None:
         return None
-    if kind != "label":
-        raise BadRequest(f"not match any type of selector! type: {str(kind)[:64]}")
     expression = data.get("expression")
     if expression is None or (isinstance(expression, str) and not expression.strip()):
         return None

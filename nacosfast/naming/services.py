@@ -6,10 +6,12 @@ snapshot; every change goes through :mod:`nacosfast.naming.effects` (push, beats
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
 
+from nacosfast._core.registry import Change
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.naming import effects, render
 from nacosfast.naming.checkers import cluster_brief, cluster_names
@@ -29,7 +31,7 @@ from nacosfast.naming.names import (
 )
 from nacosfast.naming.params import parse_float
 from nacosfast.naming.render import service_meta
-from nacosfast.naming.replies import json_reply, lenient_int, ok, page
+from nacosfast.naming.replies import json_reply, lenient_int, ok, page, required_service
 from nacosfast.naming.selectors import parse_list_filter, parse_selector
 from nacosfast.wire.message import Response
 
@@ -40,9 +42,31 @@ OLD_DNSF_VERSION: Final = (1, 0, 1)
 """DNS-F clients up to this version get the flat ``allDomNames`` answer for ``public`` only."""
 
 
-def _meta_value(meta: ServiceMeta, **changes: Any) -> ServiceMeta:
-    """A copy of ``meta`` with ``changes``, marked as persisted (``/service`` writes are durable)."""
-    return replace(meta, persisted=True, **changes)
+def _write_attributes(
+    ctx: Context,
+    namespace: str,
+    name: str,
+    base: ServiceMeta,
+    threshold: float,
+    metadata: dict[str, str],
+    selector: Mapping[str, Any],
+) -> Response:
+    """Store ``base`` with the ``/service`` attributes, marked persisted; push, then journal."""
+    meta = replace(
+        base,
+        persisted=True,
+        protect_threshold=threshold,
+        metadata=MappingProxyType(metadata),
+        selector=MappingProxyType(dict(selector)),
+    )
+    return _changed(ctx, namespace, name, ctx.state.registry.set_meta(namespace, name, meta))
+
+
+def _changed(ctx: Context, namespace: str, name: str, change: Change | None) -> Response:
+    """Tell push about ``change`` and answer ``ok`` once the service's record is durable."""
+    state = ctx.state
+    effects.notify(state, change, ctx.now_ms)
+    return ok(effects.persist_service(state, namespace, name))
 
 
 def create_service(ctx: Context) -> Response:
@@ -53,18 +77,9 @@ def create_service(ctx: Context) -> Response:
     threshold = params.number("protectThreshold", 0.0)
     metadata = parse_metadata(params.raw("metadata"))
     selector = parse_selector(params.raw("selector"))
-    state = ctx.state
-    if state.registry.get(namespace, name) is not None:
+    if ctx.state.registry.get(namespace, name) is not None:
         raise BadRequest(f"specified service already exists, serviceName : {name}")
-    meta = _meta_value(
-        ServiceMeta(),
-        protect_threshold=threshold,
-        metadata=MappingProxyType(metadata),
-        selector=MappingProxyType(dict(selector)),
-    )
-    change = state.registry.set_meta(namespace, name, meta)
-    effects.notify(state, change, ctx.now_ms)
-    return ok(effects.persist_service(state, namespace, name))
+    return _write_attributes(ctx, namespace, name, ServiceMeta(), threshold, metadata, selector)
 
 
 def remove_service(ctx: Context) -> Response:
@@ -77,9 +92,7 @@ def remove_service(ctx: Context) -> Response:
     if service is None:
         raise BadRequest(f"specified service not exist, serviceName : {name}")
     effects.untrack_service(state, service)
-    change = state.registry.remove_service(namespace, name)
-    effects.notify(state, change, ctx.now_ms)
-    return ok(effects.persist_service(state, namespace, name))
+    return _changed(ctx, namespace, name, state.registry.remove_service(namespace, name))
 
 
 def update_service(ctx: Context) -> Response:
@@ -90,19 +103,10 @@ def update_service(ctx: Context) -> Response:
     threshold = parse_float("protectThreshold", params.required("protectThreshold"))
     metadata = parse_metadata(params.optional("metadata"))
     selector = parse_selector(params.optional("selector"))
-    state = ctx.state
-    service = state.registry.get(namespace, name)
+    service = ctx.state.registry.get(namespace, name)
     if service is None:
         raise NotFound(f"service {name} not found!")
-    meta = _meta_value(
-        service_meta(service),
-        protect_threshold=threshold,
-        metadata=MappingProxyType(metadata),
-        selector=MappingProxyType(dict(selector)),
-    )
-    change = state.registry.set_meta(namespace, name, meta)
-    effects.notify(state, change, ctx.now_ms)
-    return ok(effects.persist_service(state, namespace, name))
+    return _write_attributes(ctx, namespace, name, service_meta(service), threshold, metadata, selector)
 
 
 def service_detail(ctx: Context) -> Response:
@@ -110,9 +114,7 @@ def service_detail(ctx: Context) -> Response:
     params = ctx.params
     namespace = namespace_param(params)
     name = required_grouped_name(params)
-    service = ctx.state.registry.get(namespace, name)
-    if service is None:
-        raise NotFound(f"service {name} is not found!")
+    service = required_service(ctx.state, namespace, name)
     meta = service_meta(service)
     group, bare = split_grouped(name)
     return json_reply(

@@ -7,7 +7,6 @@ is accepted, a 0 ms ``clientBeatInterval`` is taken), nacosfast answers 400 and 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from nacosfast.limits import (
     MIN_SERVICE_SYNC_MILLIS,
 )
 from nacosfast.naming.members import SERVER_STATUSES
+from nacosfast.naming.params import parse_json
 from nacosfast.naming.switches import SWITCH_DOMAIN_NAME, Switches
 
 _LONG_MIN: Final = -(2**63)
@@ -99,18 +99,27 @@ def _push_version(switches: Switches, value: str) -> None:
     setattr(switches, field, version)
 
 
+def _at_least(entry: str, value: str, minimum: int, what: str = "") -> int:
+    """A long of at least ``minimum``; below it, Nacos's ``<what or entry> is too small(<minimum)``."""
+    number = _long(entry, value)
+    if number < minimum:
+        raise BadRequest(f"{what or entry} is too small(<{minimum})")
+    return number
+
+
 def _push_cache_millis(switches: Switches, value: str) -> None:
-    millis = _long("pushCacheMillis", value)
-    if millis < MIN_PUSH_CACHE_MILLIS:
-        raise BadRequest(f"min cache time for http or tcp is too small(<{MIN_PUSH_CACHE_MILLIS})")
-    switches.defaultPushCacheMillis = millis
+    switches.defaultPushCacheMillis = _at_least(
+        "pushCacheMillis", value, MIN_PUSH_CACHE_MILLIS, "min cache time for http or tcp"
+    )
 
 
 def _default_cache_millis(switches: Switches, value: str) -> None:
-    millis = _long("defaultCacheMillis", value)
-    if millis < MIN_DEFAULT_CACHE_MILLIS:
-        raise BadRequest(f"min default cache time  is too small(<{MIN_DEFAULT_CACHE_MILLIS})")
-    switches.defaultCacheMillis = millis
+    switches.defaultCacheMillis = _at_least(
+        "defaultCacheMillis",
+        value,
+        MIN_DEFAULT_CACHE_MILLIS,
+        "min default cache time ",  # sic: Nacos's message has two spaces before "is"
+    )
 
 
 def _masters(switches: Switches, value: str) -> None:
@@ -121,17 +130,15 @@ def _masters(switches: Switches, value: str) -> None:
 
 
 def _service_sync(switches: Switches, value: str) -> None:
-    millis = _long("serviceStatusSynchronizationPeriodMillis", value)
-    if millis < MIN_SERVICE_SYNC_MILLIS:
-        raise BadRequest(f"serviceStatusSynchronizationPeriodMillis is too small(<{MIN_SERVICE_SYNC_MILLIS})")
-    switches.serviceStatusSynchronizationPeriodMillis = millis
+    switches.serviceStatusSynchronizationPeriodMillis = _at_least(
+        "serviceStatusSynchronizationPeriodMillis", value, MIN_SERVICE_SYNC_MILLIS
+    )
 
 
 def _server_sync(switches: Switches, value: str) -> None:
-    millis = _long("serverStatusSynchronizationPeriodMillis", value)
-    if millis < MIN_SERVER_SYNC_MILLIS:
-        raise BadRequest(f"serverStatusSynchronizationPeriodMillis is too small(<{MIN_SERVER_SYNC_MILLIS})")
-    switches.serverStatusSynchronizationPeriodMillis = millis
+    switches.serverStatusSynchronizationPeriodMillis = _at_least(
+        "serverStatusSynchronizationPeriodMillis", value, MIN_SERVER_SYNC_MILLIS
+    )
 
 
 def _check_times(switches: Switches, value: str) -> None:
@@ -348,10 +355,7 @@ if set(_BATCH_FIELDS) | {"name"} != {
 
 def parse_batch(value: str, current: Switches) -> Switches:
     """A whole SwitchDomain JSON: unknown keys are ignored, missing ones take Nacos's defaults."""
-    try:
-        data = json.loads(value)
-    except (ValueError, RecursionError):
-        raise BadRequest(f"switch batch is not valid JSON: {value[:256]}") from None
+    data = parse_json("switch batch", value)
     if not isinstance(data, dict):
         raise BadRequest("switch batch must be a SwitchDomain JSON object")
     switches = Switches()
