@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nacosfast.limits import PUSH_SEQ_LIMIT
+from nacosfast.limits import PUSH_MAX_ACK_BYTES, PUSH_SEQ_LIMIT
 from nacosfast.naming.push import (
     Datagram,
     PushConfig,
@@ -414,6 +414,15 @@ def test_seed_sequence_applies_only_before_the_first_packet() -> None:
 )
 def test_parse_ack(text: bytes, expected: int | None) -> None:
     assert parse_ack(text) == expected
+
+
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+def test_parse_ack_deeply_nested_json_is_not_an_ack(opener: bytes) -> None:
+    """A hostile datagram within the ack size limit must not raise (RecursionError) in the receiver."""
+    depth = (PUSH_MAX_ACK_BYTES - 2) // (len(opener) + 1)
+    datagram = opener * depth + b"1" + (b"]" if opener == b"[" else b"}") * depth
+    assert len(datagram) <= PUSH_MAX_ACK_BYTES
+    assert parse_ack(datagram) is None
 
 
 @settings(max_examples=300, deadline=None)

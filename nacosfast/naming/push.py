@@ -270,7 +270,7 @@ def parse_ack(datagram: bytes) -> int | None:
         return seq if 0 < seq < PUSH_SEQ_LIMIT else None
     try:
         message = json.loads(decode_packet(datagram, PUSH_MAX_ACK_BYTES))
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError and bad gzip are all ValueErrors
+    except (ValueError, RecursionError):  # bad JSON/UTF-8/gzip are ValueErrors; deep nesting recurses
         return None
     if not isinstance(message, dict):
         return None
