@@ -63,6 +63,18 @@ HTTP_TICK_MS: Final = 1_000
 LINGER_TIMEOUT_MS: Final = 2_000
 """After an error answer (400, 413, 431) the unread rest of the input is drained this long before
 the socket closes, so that the client reads the answer instead of a reset (nginx lingers up to 5 s)."""
+MAX_HEADER_FIELDS: Final = 100
+"""Distinct header names in one request; more is 431. Tomcat's ``maxHeaderCount`` default (Nacos runs on
+Tomcat). Bounds the Python objects one head makes: ~100 bytes each beyond the bytes counted."""
+REQUEST_ALLOWANCE_BYTES: Final = 8 * 1024
+"""Bytes of a request a connection may hold (and read at once) without a share of
+``MAX_BUFFERED_REQUEST_BYTES``. Nacos API requests are under 2 KiB, so they never wait for the budget;
+10,000 connections hold at most 80 MiB this way."""
+MAX_BUFFERED_REQUEST_BYTES: Final = 128 * 1024 * 1024
+"""Request bytes held beyond their allowance across all connections of a server: partial heads and
+bodies, and received requests not answered yet. A request that needs more is not read (TCP backpressure)
+until earlier ones finish; 128 one-MiB bodies go through at once. Worst case with the allowances:
+128 MiB + 10,000 x 8 KiB = 208 MiB (without it: 10,000 x 1 MiB = 10 GiB)."""
 
 # --- Storage (nacosfast.store.log, nacosfast.server.durability; docs/storage.md) ----------------------
 STORE_MAX_RECORD_BYTES: Final = 16 * 1024 * 1024

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import tracemalloc
+from collections.abc import Iterator
 from urllib.parse import unquote_to_bytes
 
 import httptools
@@ -10,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nacosfast.errors import BadRequest, NacosError
-from nacosfast.limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, PARSER_FEED_SLICE_BYTES
-from nacosfast.wire.http import HttpConnection, encode_response, set_date
+from nacosfast.limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, PARSER_FEED_SLICE_BYTES
+from nacosfast.wire.http import HttpConnection, encode_response, max_request_bytes, set_date
 from nacosfast.wire.message import ParamEncodingError, Request, Response, parse_form
 
 FORM = b"Content-Type: application/x-www-form-urlencoded\r\n"
@@ -193,7 +196,7 @@ def test_requests_before_a_malformed_one_are_still_returned() -> None:
 
 def test_oversized_header_block_answers_431() -> None:
     conn = HttpConnection()
-    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 100) for i in range(200))
+    filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"v" * 1000) for i in range(20))
     assert conn.feed(b"GET / HTTP/1.1\r\n" + filler + b"\r\n") == []
     assert conn.error is not None
     assert conn.error.status == 431
@@ -300,6 +303,146 @@ def test_head_requests_get_headers_without_body() -> None:
     request = one(b"HEAD / HTTP/1.1\r\n\r\n", conn)
     answer = conn.respond(request, Response(body=b"hello"))
     assert answer.endswith(b"Content-Length: 5\r\n\r\n")
+
+
+def test_more_distinct_header_fields_than_the_limit_answer_431() -> None:
+    fields = b"".join(b"X-F%d: v\r\n" % i for i in range(MAX_HEADER_FIELDS))
+    assert len(one(b"GET / HTTP/1.1\r\n" + fields + b"\r\n").headers) == MAX_HEADER_FIELDS
+    repeated = b"X-F0: again\r\n" * 50  # repeated names keep nothing and do not count
+    one(b"GET / HTTP/1.1\r\n" + fields + repeated + b"\r\n")
+    conn = HttpConnection()
+    conn.feed(b"GET / HTTP/1.1\r\n" + fields + b"X-One-More: v\r\n\r\n")
+    assert conn.error is not None
+    assert (conn.error.status, conn.error.body) == (
+        431,
+        b"caused: too many header fields (limit %d);" % MAX_HEADER_FIELDS,
+    )
+
+
+# --- memory accounting ------------------------------------------------------------------------------------
+
+
+def test_buffered_need_and_remaining_follow_a_request_with_a_declared_length() -> None:
+    conn = HttpConnection()
+    assert (conn.buffered, conn.need, conn.remaining) == (0, 0, -1)
+    conn.feed(b"POST /p HTTP/1.1\r\nContent-Le")
+    assert conn.buffered == len(b"POST /p HTTP/1.1\r\nContent-Le")  # the head so far
+    assert (conn.need, conn.remaining) == (-1, -1)  # unknown until the head is complete
+    conn.feed(b"ngth: 100\r\n\r\n" + b"x" * 30)
+    assert conn.remaining == 70
+    assert conn.need - conn.buffered == 70
+    assert conn.buffered >= 30
+    requests = conn.feed(b"x" * 70 + b"GET /next")
+    assert [r.body for r in requests] == [b"x" * 100]
+    assert len(b"GET /next") <= conn.buffered <= 79  # an upper bound: the read the head began in
+    assert conn.need == -1
+    conn.feed(b" HTTP/1.1\r\n\r\n")
+    assert (conn.buffered, conn.need, conn.remaining) == (0, 0, -1)
+
+
+def test_a_chunked_body_may_need_up_to_the_body_limit() -> None:
+    conn = HttpConnection(max_body_bytes=1000)
+    conn.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    assert conn.remaining == -1
+    assert conn.need - conn.buffered == 1000 - 5
+    assert conn.need <= conn.max_need == max_request_bytes(MAX_HEADER_BYTES, 1000)
+
+
+_REQUESTS = st.one_of(
+    st.builds(lambda n: b"GET /g?q=%d HTTP/1.1\r\nHost: h\r\n\r\n" % n, st.integers(0, 10**6)),
+    st.binary(max_size=3000).map(
+        lambda body: b"POST /p HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    ),
+    st.lists(st.binary(min_size=1, max_size=700), max_size=5).map(
+        lambda chunks: (
+            b"PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
+            + b"0\r\n\r\n"
+        )
+    ),
+    st.integers(0, 2000).map(lambda n: b"GET /h HTTP/1.1\r\nX-Long: %s\r\n\r\n" % (b"v" * n)),
+)
+
+
+@given(st.lists(_REQUESTS, min_size=1, max_size=6), st.lists(st.integers(1, 5000), max_size=40))
+def test_buffered_grows_by_at_most_the_bytes_fed_and_bounds_the_partial_request(
+    requests: list[bytes], cuts: list[int]
+) -> None:
+    """The budget's premises: whatever the split, ``buffered`` <= before + fed, <= need <= max_need."""
+    data = b"".join(requests)
+    conn = HttpConnection()
+    done: list[Request] = []
+    position = 0
+    for size in [*cuts, len(data)]:
+        piece = data[position : position + size]
+        position += len(piece)
+        before = conn.buffered
+        done += conn.feed(piece)
+        assert conn.error is None
+        assert conn.buffered <= before + len(piece)
+        assert (conn.buffered > 0) == conn.in_request
+        assert conn.buffered <= conn.max_need
+        if conn.need >= 0:
+            assert conn.buffered <= conn.need <= conn.max_need
+        if conn.remaining >= 0:
+            assert conn.need - conn.buffered == conn.remaining
+    assert len(done) == len(requests)
+    assert conn.buffered == 0
+
+
+@contextlib.contextmanager
+def allocated() -> Iterator[list[int]]:
+    """Bytes still allocated (traced) at the end of the block, put in the yielded list."""
+    result: list[int] = []
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        yield result
+        result.append(tracemalloc.get_traced_memory()[0] - start)
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_body_of_tiny_chunks_costs_its_bytes_not_an_object_per_chunk() -> None:
+    conn = HttpConnection()
+    conn.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunks = b"2\r\nxy\r\n" * 50_000  # (1-byte objects would be CPython's shared singletons)
+    with allocated() as held:
+        conn.feed(chunks)
+        assert conn.in_request
+    assert held[0] < 300_000  # 100 kB of body; one object per chunk would be ~2 MB
+    request = one(b"0\r\n\r\n", conn)
+    assert request.body == b"xy" * 50_000
+
+
+def test_a_request_target_in_tiny_pieces_costs_its_bytes_not_an_object_per_piece() -> None:
+    conn = HttpConnection()
+    conn.feed(b"GET /")
+    with allocated() as held:
+        for _ in range(7_000):
+            conn.feed(b"ab")
+    assert held[0] < 60_000  # 14 kB of target; one object per piece would be ~300 kB
+    assert one(b" HTTP/1.1\r\n\r\n", conn).path == "/" + "ab" * 7_000
+
+
+def test_nothing_of_a_request_stays_with_the_connection_once_it_is_complete_or_refused() -> None:
+    body = b"x" * 512 * 1024
+    conn = HttpConnection()
+    with allocated() as held:
+        requests = conn.feed(b"POST / HTTP/1.1\r\nX-A: 1\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for start in range(0, len(body), 4096):
+            requests += conn.feed(body[start : start + 4096])
+        assert [r.body for r in requests] == [body]
+        del requests
+    assert held[0] < 32 * 1024
+    refused = HttpConnection(max_body_bytes=len(body) - 1)
+    refused.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    with allocated() as held:
+        for start in range(0, len(body), 4096):
+            refused.feed(b"1000\r\n" + body[start : start + 4096] + b"\r\n")
+        assert refused.error is not None
+        assert refused.error.status == 413
+    assert held[0] < 32 * 1024  # the 413 may linger; the body received so far is gone
 
 
 def test_timeouts_head_then_request_then_idle() -> None:

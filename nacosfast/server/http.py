@@ -18,7 +18,13 @@ serves every connection of a listener from one *hub* task instead of one task pe
 - timeouts cost nothing per request: a timer task ticks every ``tick_ms``, refreshes the ``Date``
   header and closes connections whose deadline (head, request or idle) has passed;
 - the hub yields after ``HUB_REQUESTS_PER_WAKEUP`` requests, so the rest of the process (push,
-  flusher, reaper) keeps running under any load.
+  flusher, reaper) keeps running under any load;
+- memory is bounded across connections, not only per connection: a ``RequestBudget``
+  (``nacosfast.wire.budget``) lets each connection hold ``REQUEST_ALLOWANCE_BYTES`` of request (every
+  normal Nacos request) and makes larger ones reserve their whole size from a server-wide pool of
+  ``MAX_BUFFERED_REQUEST_BYTES`` first. A request that cannot get a reservation waits unread: its
+  socket leaves the epoll set (TCP backpressure slows its client) until earlier large requests finish,
+  while small requests on other connections go on being served.
 
 The application is a synchronous ``handler(request) -> Response``. A response with ``durable_seq > 0``
 is sent only after ``await wait_durable(seq)`` returns (503 if it raises). A handler that raises
@@ -53,17 +59,20 @@ from nacosfast.limits import (
     LINGER_TIMEOUT_MS,
     LISTEN_BACKLOG,
     MAX_BODY_BYTES,
+    MAX_BUFFERED_REQUEST_BYTES,
     MAX_CONNECTIONS,
     MAX_HEADER_BYTES,
     MAX_PIPELINED_REQUESTS,
     RECV_BUFFER_BYTES,
+    REQUEST_ALLOWANCE_BYTES,
     REQUEST_HEAD_TIMEOUT_MS,
     REQUEST_TIMEOUT_MS,
     RESPONSE_TIMEOUT_MS,
     SHUTDOWN_GRACE_MS,
 )
 from nacosfast.server.clock import monotonic_ms, wall_ms
-from nacosfast.wire.http import HttpConnection, encode_response, set_date
+from nacosfast.wire.budget import RequestBudget, Share
+from nacosfast.wire.http import HttpConnection, encode_response, max_request_bytes, set_date
 from nacosfast.wire.message import Request, Response
 
 __all__ = ["Handler", "HttpLimits", "WaitDurable", "serve_http", "serve_stream"]
@@ -90,8 +99,10 @@ class HttpLimits:
         "head_timeout_ms",
         "idle_timeout_ms",
         "max_body_bytes",
+        "max_buffered_bytes",
         "max_connections",
         "max_header_bytes",
+        "request_allowance_bytes",
         "request_timeout_ms",
         "response_timeout_ms",
         "shutdown_grace_ms",
@@ -110,6 +121,8 @@ class HttpLimits:
         shutdown_grace_ms: int = SHUTDOWN_GRACE_MS,
         max_connections: int = MAX_CONNECTIONS,
         tick_ms: int = HTTP_TICK_MS,
+        max_buffered_bytes: int = MAX_BUFFERED_REQUEST_BYTES,
+        request_allowance_bytes: int = REQUEST_ALLOWANCE_BYTES,
     ) -> None:
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
@@ -121,6 +134,18 @@ class HttpLimits:
         self.max_connections = max_connections
         self.tick_ms = tick_ms
         """How often timeouts are checked (``serve_http``): they fire up to this late."""
+        self.max_buffered_bytes = max_buffered_bytes
+        """The pool of a server's ``RequestBudget`` (``serve_http``)."""
+        self.request_allowance_bytes = request_allowance_bytes
+        """Request bytes a connection holds without a share of the pool (``serve_http``)."""
+        if max_buffered_bytes < max_request_bytes(max_header_bytes, max_body_bytes):
+            raise ValueError("max_buffered_bytes must hold at least one request of the largest size")
+        if not 1 <= request_allowance_bytes <= RECV_BUFFER_BYTES:
+            raise ValueError(f"request_allowance_bytes must be within 1..{RECV_BUFFER_BYTES}")
+
+    def budget(self) -> RequestBudget:
+        """A new memory budget for one server's connections with these limits."""
+        return RequestBudget(self.max_buffered_bytes, self.request_allowance_bytes, RECV_BUFFER_BYTES)
 
     def connection(self, remote: tuple[str, int], now_ms: int) -> HttpConnection:
         """A new sans-I/O connection with these limits."""
@@ -252,12 +277,14 @@ class _Responder:
 # --- sockets ------------------------------------------------------------------------------------------
 
 
-class _Client:
-    """One accepted socket and its protocol state."""
+class _Client(Share):
+    """One accepted socket, its protocol state and its part of the memory budget."""
 
     __slots__ = ("busy", "conn", "fd", "no_delay", "open", "registered", "sock")
 
     def __init__(self, sock: socket.socket, conn: HttpConnection) -> None:
+        self.charge = 0
+        self.waiting = False
         self.sock = sock
         self.fd = sock.fileno()
         self.conn = conn
@@ -265,7 +292,7 @@ class _Client:
         self.busy = False
         """A task owns the connection (durable wait, slow send, linger); the hub leaves it alone."""
         self.registered = False
-        """The socket is in the hub's epoll set."""
+        """The socket is in the hub's epoll set (never while ``busy`` or ``waiting``)."""
         self.no_delay = False
 
 
@@ -307,18 +334,26 @@ class _Hub:
     pipelined requests than one turn allows, a lingering close — is handed to a task of its own,
     which gives the connection back to the hub when done. Answers that wait for the log are parked
     and released a batch at a time by one task (``durable_loop``).
+
+    Memory: a connection is read with at most ``buffers.read_size`` bytes and its ``buffers`` share is
+    settled after every read (and when a task gives it back); one that must wait for a reservation
+    leaves the epoll set until ``_resume``. ``_close`` releases the share, whatever closed it.
     """
 
-    def __init__(self, responder: _Responder, listener: socket.socket, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, responder: _Responder, listener: socket.socket, nursery: trio.Nursery, buffers: RequestBudget
+    ) -> None:
         self.responder = responder
         self.limits = responder.limits
         self.listener = listener
         self.nursery = nursery
+        self.buffers = buffers
+        self._allowance = buffers.allowance
         self.epoll = select.epoll()
         self.clients: dict[int, _Client] = {}
         self.now_ms = monotonic_ms()
         self.closing = False
-        self._budget = 0
+        self._requests_left = 0
         self._parked: list[_Parked] = []
         self._parked_event = trio.Event()
 
@@ -336,7 +371,7 @@ class _Hub:
         try:
             while True:
                 await wait_readable(epoll_fd)
-                self._budget = HUB_REQUESTS_PER_WAKEUP
+                self._requests_left = HUB_REQUESTS_PER_WAKEUP
                 for fd, _ in poll(0, HUB_EVENTS_PER_WAKEUP):
                     if fd == listener_fd:
                         self._accept()
@@ -353,7 +388,7 @@ class _Hub:
                     except Exception:  # a bug must cost one connection, not the server
                         log.exception("connection from %s failed", client.conn.remote)
                         self._close(client)
-                    if self._budget <= 0:
+                    if self._requests_left <= 0:
                         break  # the sockets not served yet stay ready for the next turn
         finally:
             self.closing = True
@@ -374,12 +409,27 @@ class _Hub:
                 if not client.busy and client.conn.deadline_ms <= now_ms
             ]
             for client in expired:
+                if not client.open or client.busy:  # closed, or given to a task, earlier in this loop
+                    continue
                 response = client.conn.timeout_response()
                 if response is not None:  # a partial request: tell the client why (best effort)
                     with contextlib.suppress(OSError):
                         client.sock.send(encode_response(response, keep_alive=False))
+                    if _has_input(client.sock):  # a close would reset the answer: drain briefly first
+                        if client.charge or client.waiting:
+                            self.buffers.release(client)
+                        client.busy = True
+                        self.nursery.start_soon(self._linger_close, client)
+                        continue
                 self._close(client)
             await trio.sleep(self.limits.tick_ms / 1000)
+
+    async def _linger_close(self, client: _Client) -> None:
+        try:
+            with contextlib.suppress(OSError):
+                await self._linger(client)
+        finally:
+            self._close(client)
 
     # --- synchronous fast path ----------------------------------------------------------------------
 
@@ -418,14 +468,24 @@ class _Hub:
             self.epoll.register(self.listener.fileno(), select.EPOLLIN)
 
     def _watch(self, client: _Client) -> None:
-        if client.open and not client.busy and not client.registered and not self.closing:
+        if (
+            client.open
+            and not client.busy
+            and not client.registered
+            and not client.waiting
+            and not self.closing
+        ):
             self.epoll.register(client.fd, select.EPOLLIN)
             client.registered = True
             _no_delay(client)
 
     def _readable(self, client: _Client) -> None:
+        conn = client.conn
         try:
-            data = client.sock.recv(RECV_BUFFER_BYTES)
+            if client.charge:
+                data = client.sock.recv(self.buffers.read_size(client, conn))
+            else:  # what it reads stays within its allowance
+                data = client.sock.recv(self._allowance - conn.buffered)
         except BlockingIOError:
             return
         except OSError:
@@ -434,14 +494,48 @@ class _Hub:
         if not data:
             self._close(client)
             return
-        conn = client.conn
         requests = conn.feed(data, self.now_ms)
         if requests or conn.error is not None:
             self._answer(client, requests)
-        else:
+            if (conn.buffered or client.charge) and client.open and not client.busy:
+                self._settle(client)
+        elif (conn.buffered or client.charge) and self._settle(client):  # a waiting one gets no 100 yet
             interim = conn.take_interim()
             if interim:
                 self._send(client, interim)
+
+    # --- the memory budget --------------------------------------------------------------------------
+
+    def _settle(self, client: _Client) -> bool:
+        """Fit the client's reservation to its partial request; False: it waits, out of the epoll set."""
+        if self.buffers.settle(client, client.conn, self._resume):
+            return True
+        if client.registered:
+            self.epoll.unregister(client.fd)
+            client.registered = False
+        return False
+
+    def _resume(self, share: Share) -> None:
+        """A waiting client got its reservation: watch it again (and invite a body it holds back)."""
+        assert isinstance(share, _Client)
+        client = share
+        if not client.open or client.busy:
+            return
+        if self.closing:
+            self._close(client)
+            return
+        self._watch(client)
+        interim = client.conn.take_interim()
+        if interim:
+            self._send(client, interim)
+
+    def _give_back(self, client: _Client) -> None:
+        """A task is done with the client: settle its share and watch it again (or close it)."""
+        client.busy = False
+        if self.closing:
+            self._close(client)
+        elif not (client.conn.buffered or client.charge) or self._settle(client):
+            self._watch(client)
 
     def _answer(
         self,
@@ -457,7 +551,7 @@ class _Hub:
         """
         conn = client.conn
         call = self.responder.call
-        self._budget -= len(requests)
+        self._requests_left -= len(requests)
         if out is None:
             out = []
         for index, request in enumerate(requests):
@@ -543,10 +637,7 @@ class _Hub:
                             log.exception("connection from %s failed", client.conn.remote)
                             self._close(client)
                         if client.open and not client.busy:
-                            if self.closing:
-                                self._close(client)
-                            else:
-                                self._watch(client)  # in case the hub stopped watching it meanwhile
+                            self._give_back(client)  # also if the hub stopped watching it meanwhile
         finally:
             for parked in self._parked:
                 self._close(parked.client)
@@ -575,6 +666,8 @@ class _Hub:
     def _close(self, client: _Client) -> None:
         if client.open:
             client.open = False
+            if client.charge or client.waiting:
+                self.buffers.release(client)
             if self.clients.get(client.fd) is client:
                 del self.clients[client.fd]
             client.sock.close()  # also takes it out of the epoll set
@@ -615,11 +708,7 @@ class _Hub:
             self._close(client)
             raise
         conn.mark_idle(self.now_ms)
-        client.busy = False
-        if self.closing:
-            self._close(client)
-        else:
-            self._watch(client)
+        self._give_back(client)
 
     def _sender(self, client: _Client) -> Callable[[bytes | memoryview], Awaitable[None]]:
         sock = client.sock
@@ -666,6 +755,14 @@ class _Hub:
                     continue
 
 
+def _has_input(sock: socket.socket) -> bool:
+    """Whether unread input waits in the socket (a waiting request's body, say)."""
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except OSError:  # BlockingIOError: nothing there
+        return False
+
+
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
@@ -687,19 +784,23 @@ async def serve_http(
     port: int,
     *,
     limits: HttpLimits | None = None,
+    budget: RequestBudget | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve HTTP/1.1 on ``host:port`` until cancelled; reports the bound port through ``task_status``.
 
     Cancelling it closes the listener and idle connections at once; answers to requests already
-    parsed get up to ``limits.shutdown_grace_ms`` to go out.
+    parsed get up to ``limits.shutdown_grace_ms`` to go out. ``budget`` bounds the request bytes
+    held across connections (default: ``limits.budget()``; pass one to share it or to watch it).
     """
     limits = limits or HttpLimits()
+    budget = budget or limits.budget()
+    budget.check(limits.connection(("", 0), 0))
     listener = _listen(host, port)
     set_date(_http_date())
     try:
         async with trio.open_nursery() as nursery:
-            hub = _Hub(_Responder(handler, wait_durable, limits), listener, nursery)
+            hub = _Hub(_Responder(handler, wait_durable, limits), listener, nursery, budget)
             nursery.start_soon(hub.tick)
             nursery.start_soon(hub.durable_loop)
             bound = listener.getsockname()[1]
@@ -727,7 +828,8 @@ async def serve_stream(
     """Serve one HTTP/1.1 connection over ``stream`` until the peer or a timeout closes it.
 
     Same protocol, limits and timeouts as ``serve_http`` (timeouts use the Trio clock, so tests run
-    them with ``autojump_clock``). The stream is closed on return.
+    them with ``autojump_clock``), without a server-wide memory budget: one connection holds at most
+    one request. The stream is closed on return.
     """
     limits = limits or HttpLimits()
     responder = _Responder(handler, wait_durable, limits)

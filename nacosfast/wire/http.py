@@ -6,6 +6,11 @@ ends — is answered 400 and the connection is closed. Keep-alive, pipelining, `
 chunked bodies are handled here, together with the size limits (431, 413) and the per-connection
 timeouts, which the caller drives by passing ``now_ms`` (this module never reads a clock).
 
+For the server's memory budget (``nacosfast.wire.budget``) a connection reports, after every ``feed``,
+how many bytes its unfinished request holds (``buffered``) and how many it may come to hold (``need``).
+A request's pieces are kept in one buffer each (URL, body), so many tiny pieces cost no more than
+their bytes, and nothing of a request stays referenced once it is complete or refused.
+
 Use::
 
     conn = HttpConnection(remote)
@@ -29,13 +34,14 @@ from nacosfast.limits import (
     KEEPALIVE_IDLE_TIMEOUT_MS,
     MAX_BODY_BYTES,
     MAX_HEADER_BYTES,
+    MAX_HEADER_FIELDS,
     PARSER_FEED_SLICE_BYTES,
     REQUEST_HEAD_TIMEOUT_MS,
     REQUEST_TIMEOUT_MS,
 )
 from nacosfast.wire.message import TEXT_PLAIN, Request, Response
 
-__all__ = ["HttpConnection", "encode_response", "set_date"]
+__all__ = ["HttpConnection", "encode_response", "max_request_bytes", "set_date"]
 
 _REASONS: Final = {
     100: "Continue",
@@ -69,6 +75,10 @@ _KNOWN_METHODS: Final = {
     m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE")
 }
 _OWS: Final = b" \t"
+_NO_HEADERS: Final[dict[bytes, bytes]] = {}
+"""Held between requests instead of the last request's headers (never written to)."""
+_NO_REQUESTS: Final[list[Request]] = []
+"""Held between feeds instead of the last feed's requests (parser callbacks only run inside ``feed``)."""
 
 _date_line = b""
 """``Date: ...\\r\\n``, refreshed by the server shell (``set_date``) about once a second."""
@@ -114,6 +124,11 @@ def encode_response(
     )
 
 
+def max_request_bytes(max_header_bytes: int, max_body_bytes: int) -> int:
+    """The most ``HttpConnection.buffered`` can reach for one request under these limits."""
+    return max_header_bytes + 2 * PARSER_FEED_SLICE_BYTES + max_body_bytes
+
+
 def _error(status: int, message: str) -> Response:
     return Response(status=status, body=f"caused: {message};".encode(), content_type=TEXT_PLAIN, close=True)
 
@@ -130,11 +145,18 @@ class HttpConnection:
     (input was left unparsed: drain it briefly before closing so the client gets the answer rather
     than a reset), ``deadline_ms`` (close the connection if nothing changes before then; send
     ``timeout_response()`` first).
+
+    After every ``feed``: ``buffered`` is an upper bound of the bytes the unfinished request holds (0
+    when there is none), and it grew by at most the bytes fed; ``need`` is the most it can reach
+    before the request completes (-1 while the head is still arriving: up to ``max_need``), and
+    ``remaining`` the bytes still to come of a body with a declared length (else -1).
     """
 
     __slots__ = (
+        "_began",
         "_body",
         "_body_bytes",
+        "_content_length",
         "_expect_continue",
         "_head_bytes",
         "_head_fed",
@@ -145,6 +167,7 @@ class HttpConnection:
         "_keep_alive",
         "_max_body_bytes",
         "_max_header_bytes",
+        "_max_header_fields",
         "_now_ms",
         "_parser",
         "_ready",
@@ -152,11 +175,15 @@ class HttpConnection:
         "_since_ms",
         "_stop",
         "_url",
+        "buffered",
         "closing",
         "discarded_input",
         "error",
         "head_timeout_ms",
         "idle_timeout_ms",
+        "max_need",
+        "need",
+        "remaining",
         "remote",
     )
 
@@ -170,25 +197,33 @@ class HttpConnection:
         head_timeout_ms: int = REQUEST_HEAD_TIMEOUT_MS,
         request_timeout_ms: int = REQUEST_TIMEOUT_MS,
         idle_timeout_ms: int = KEEPALIVE_IDLE_TIMEOUT_MS,
+        max_header_fields: int = MAX_HEADER_FIELDS,
     ) -> None:
         self.remote = remote
         self._max_header_bytes = max_header_bytes
+        self._max_header_fields = max_header_fields
         self._max_body_bytes = max_body_bytes
+        self.max_need = max_request_bytes(max_header_bytes, max_body_bytes)
         self.head_timeout_ms = head_timeout_ms
         self._request_timeout_ms = request_timeout_ms
         self.idle_timeout_ms = idle_timeout_ms
         self._parser = HttpRequestParser(self)
-        self._ready: list[Request] = []
+        self._ready = _NO_REQUESTS
         self._now_ms = now_ms
         self._since_ms = now_ms
         self._in_message = False
         self._headers_done = False
-        self._url: list[bytes] = []
-        self._headers: dict[bytes, bytes] = {}
+        self._url: bytes | bytearray = b""
+        self._headers = _NO_HEADERS
         self._head_bytes = 0
         self._head_fed = 0
-        self._body: list[bytes] = []
+        self._body: bytes | bytearray = b""
         self._body_bytes = 0
+        self._content_length = -1
+        self._began = False
+        self.buffered = 0
+        self.need = 0
+        self.remaining = -1
         self._keep_alive = True
         self._expect_continue = False
         self._interim = b""
@@ -210,10 +245,12 @@ class HttpConnection:
                 self.discarded_input = True
             return []
         self._now_ms = now_ms
+        fed = len(data)
         if not self._in_message and not data.isascii():
             data = _escape_request_line(data)
         ready: list[Request] = []
         self._ready = ready
+        self._began = False
         try:
             if len(data) <= PARSER_FEED_SLICE_BYTES:
                 self._parser.feed_data(data)
@@ -230,6 +267,12 @@ class HttpConnection:
             if self.error is None and not self._stop:
                 # llhttp's reasons are short fixed texts (e.g. "Invalid method encountered").
                 self._fail(400, f"malformed HTTP request: {error}")
+        self._ready = _NO_REQUESTS  # the caller owns them: answered, they are freed
+        if self._in_message:
+            self._account(fed)
+        elif self.buffered:
+            self.buffered = self.need = 0
+            self.remaining = -1
         return ready
 
     def respond(self, request: Request, response: Response) -> bytes:
@@ -285,6 +328,27 @@ class HttpConnection:
 
     # --- feeding --------------------------------------------------------------------------------------
 
+    def _account(self, fed: int) -> None:
+        """Set ``buffered``, ``need`` and ``remaining``: ``fed`` bytes of input left a partial request."""
+        if self._headers_done:
+            head = self._head_bytes
+            held = head + self._body_bytes
+            length = self._content_length
+            if length >= 0:
+                self.need = head + length
+                self.remaining = length - self._body_bytes
+            else:  # chunked: up to the body limit
+                self.need = head + self._max_body_bytes
+                self.remaining = -1
+        else:
+            held = self._head_fed  # everything fed since the slice the request began in
+            self.need = self.remaining = -1
+        # Never more than the bytes fed can account for (the budget relies on it): a request that began
+        # in this feed holds at most ``fed`` bytes (its request line may have grown when non-ASCII
+        # octets were escaped, by at most twice their number: a head-limited slip, not counted).
+        limit = fed if self._began else self.buffered + fed
+        self.buffered = held if held < limit else limit
+
     def _feed_slices(self, data: bytes | bytearray) -> None:
         # Feeding in slices bounds how far an incomplete head can grow before _check_head_fed sees it:
         # llhttp hands httptools partial header values that it accumulates until the line ends.
@@ -309,6 +373,8 @@ class HttpConnection:
         self.error = _error(status, message)
         self._in_message = False
         self._stop = True
+        self._url = self._body = b""  # nothing of a refused request is kept (the answer may linger)
+        self._headers = _NO_HEADERS
 
     def _upgraded(self) -> None:
         # llhttp stops at an Upgrade (or CONNECT) request after delivering it without a body. We do not
@@ -323,20 +389,27 @@ class HttpConnection:
     def on_message_begin(self) -> None:
         """Parser callback: a request line starts."""
         self._in_message = True
+        self._began = True
         self._headers_done = False
         self._since_ms = self._now_ms
-        self._url = []
+        self._url = b""
         self._headers = {}
         self._head_bytes = 0
         self._head_fed = 0
-        self._body = []
+        self._body = b""
         self._body_bytes = 0
         self._expect_continue = False
 
     def on_url(self, url: bytes) -> None:
         """Parser callback: (part of) the request target."""
-        self._url.append(url)
         self._head_bytes += len(url)
+        current = self._url
+        if not current:
+            self._url = url
+        elif isinstance(current, bytearray):
+            current += url
+        else:  # a target arriving in pieces: one growing buffer, not a list of tiny objects
+            self._url = bytearray(current) + url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         """Parser callback: one complete header field; the first of repeated names wins."""
@@ -347,6 +420,9 @@ class HttpConnection:
         name = name.lower()
         headers = self._headers
         if name not in headers:
+            if len(headers) >= self._max_header_fields:
+                self._fail(431, f"too many header fields (limit {self._max_header_fields})")
+                raise _Rejected
             headers[name] = value.rstrip(_OWS)
 
     def on_headers_complete(self) -> None:
@@ -356,9 +432,13 @@ class HttpConnection:
         headers = self._headers
         self._keep_alive = parser.should_keep_alive()
         length = headers.get(b"content-length")
-        if length is not None and int(length) > self._max_body_bytes:  # llhttp validated the digits
-            self._fail(413, f"request body too large (limit {self._max_body_bytes} bytes)")
-            raise _Rejected
+        if length is not None:
+            self._content_length = declared = int(length)  # llhttp validated the digits
+            if declared > self._max_body_bytes:
+                self._fail(413, f"request body too large (limit {self._max_body_bytes} bytes)")
+                raise _Rejected
+        else:
+            self._content_length = -1
         expect = headers.get(b"expect")
         if expect is not None and expect.lower() == b"100-continue":
             self._expect_continue = True
@@ -378,12 +458,18 @@ class HttpConnection:
         if self._body_bytes > self._max_body_bytes:
             self._fail(413, f"request body too large (limit {self._max_body_bytes} bytes)")
             raise _Rejected
-        self._body.append(body)
+        current = self._body
+        if not current:
+            self._body = body
+        elif isinstance(current, bytearray):
+            current += body
+        else:  # tiny chunks must not cost an object each: one growing buffer
+            self._body = bytearray(current) + body
 
     def on_message_complete(self) -> None:
         """Parser callback: the request is complete; build the ``Request``."""
-        url_parts = self._url
-        url = url_parts[0] if len(url_parts) == 1 else b"".join(url_parts)
+        url_buffer = self._url
+        url = url_buffer if isinstance(url_buffer, bytes) else bytes(url_buffer)
         path_bytes, _, query = url.partition(b"?")
         if not path_bytes.startswith(b"/"):
             path_bytes = _origin_path(path_bytes)
@@ -398,9 +484,11 @@ class HttpConnection:
             raise _Rejected from None
         method_bytes = self._parser.get_method()
         method = _KNOWN_METHODS.get(method_bytes) or method_bytes.decode("ascii")
-        body_parts = self._body
-        body = (body_parts[0] if len(body_parts) == 1 else b"".join(body_parts)) if body_parts else b""
+        body_buffer = self._body
+        body = body_buffer if isinstance(body_buffer, bytes) else bytes(body_buffer)
         self._ready.append(Request(method, path, query, self._headers, body, self.remote, self._keep_alive))
+        self._url = self._body = b""  # the request owns them now; an idle connection keeps nothing
+        self._headers = _NO_HEADERS
         self._in_message = False
         self._since_ms = self._now_ms
         if not self._keep_alive:
