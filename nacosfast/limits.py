@@ -33,7 +33,18 @@ REQUEST_HEAD_TIMEOUT_MS: Final = 10_000
 KEEPALIVE_IDLE_TIMEOUT_MS: Final = 60_000
 """An idle keep-alive connection is closed after this long."""
 MAX_CONNECTIONS: Final = 10_000
-"""Open client connections per listener; past this new connections are closed at once."""
+"""Open client connections per listener. At the limit, quiet connections are shed to make room
+(``CONNECTION_SHED_BATCH``); only when none can be shed is a new connection closed at once."""
+CONNECTION_SHED_BATCH: Final = 64
+"""Quiet connections (idle keep-alive, or an unfinished head) closed at once, oldest first, when a
+connection arrives at ``MAX_CONNECTIONS`` (nginx drains 32 reusable connections the same way): a flood
+of idle sockets cannot lock clients out for the idle timeout. One scan of all connections per batch."""
+CONNECTION_SHED_MIN_QUIET_MS: Final = 1_000
+"""A connection is shed only after this long without a completed request: one just answered is
+likely about to send its next request (a close would race with it)."""
+CONNECTION_LIMIT_LOG_PERIOD_MS: Final = 10_000
+"""At most one warning this often while connections are shed or refused at the limit (a flood must
+not flood the log too)."""
 MAX_PIPELINED_REQUESTS: Final = 256
 """Requests answered from one read before the connection yields to others."""
 REQUEST_TIMEOUT_MS: Final = 30_000

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import logging
 import select
 import socket
@@ -52,6 +53,9 @@ from nacosfast.errors import NacosError
 from nacosfast.limits import (
     ACCEPT_BATCH,
     ACCEPT_ERROR_BACKOFF_MS,
+    CONNECTION_LIMIT_LOG_PERIOD_MS,
+    CONNECTION_SHED_BATCH,
+    CONNECTION_SHED_MIN_QUIET_MS,
     HTTP_TICK_MS,
     HUB_EVENTS_PER_WAKEUP,
     HUB_REQUESTS_PER_WAKEUP,
@@ -105,6 +109,7 @@ class HttpLimits:
         "request_allowance_bytes",
         "request_timeout_ms",
         "response_timeout_ms",
+        "shed_min_quiet_ms",
         "shutdown_grace_ms",
         "tick_ms",
     )
@@ -123,6 +128,7 @@ class HttpLimits:
         tick_ms: int = HTTP_TICK_MS,
         max_buffered_bytes: int = MAX_BUFFERED_REQUEST_BYTES,
         request_allowance_bytes: int = REQUEST_ALLOWANCE_BYTES,
+        shed_min_quiet_ms: int = CONNECTION_SHED_MIN_QUIET_MS,
     ) -> None:
         self.max_header_bytes = max_header_bytes
         self.max_body_bytes = max_body_bytes
@@ -132,6 +138,8 @@ class HttpLimits:
         self.response_timeout_ms = response_timeout_ms
         self.shutdown_grace_ms = shutdown_grace_ms
         self.max_connections = max_connections
+        self.shed_min_quiet_ms = shed_min_quiet_ms
+        """At ``max_connections``, connections quiet this long may be closed to make room."""
         self.tick_ms = tick_ms
         """How often timeouts are checked (``serve_http``): they fire up to this late."""
         self.max_buffered_bytes = max_buffered_bytes
@@ -356,6 +364,10 @@ class _Hub:
         self._requests_left = 0
         self._parked: list[_Parked] = []
         self._parked_event = trio.Event()
+        self._shed_pause_until_ms = 0
+        self._limit_logged_ms = -CONNECTION_LIMIT_LOG_PERIOD_MS
+        self.shed_count = 0
+        """Connections closed to make room at the connection limit."""
 
     # --- the hub task -------------------------------------------------------------------------------
 
@@ -449,7 +461,7 @@ class _Hub:
                     self.nursery.start_soon(self._resume_accepting)
                     return
                 continue  # ECONNABORTED and the like: that client is gone
-            if len(clients) >= limits.max_connections:
+            if len(clients) >= limits.max_connections and not self._shed():
                 sock.close()
                 continue
             sock.setblocking(False)
@@ -461,6 +473,44 @@ class _Hub:
                 log.exception("connection from %s failed", client.conn.remote)
                 self._close(client)
             self._watch(client)
+
+    def _shed(self) -> bool:
+        """Make room at the connection limit: close the oldest quiet connections; False if none is.
+
+        Quiet: no task owns it and it holds no started request beyond part of a head, for at least
+        ``limits.shed_min_quiet_ms``. After a scan that finds none, no scan is made for that long
+        (a flood of new connections then costs one scan per period, not one per connection).
+        """
+        now_ms = self.now_ms
+        if now_ms < self._shed_pause_until_ms:
+            return False
+        min_quiet_ms = self.limits.shed_min_quiet_ms
+        quiet_before = now_ms - min_quiet_ms
+        candidates = [
+            (since, client.fd)
+            for client in self.clients.values()
+            if not client.busy and 0 <= (since := client.conn.quiet_since_ms) <= quiet_before
+        ]
+        if not candidates:
+            self._shed_pause_until_ms = now_ms + min_quiet_ms
+            self._limit_warning("refusing new connections, none is quiet")
+            return False
+        shed = heapq.nsmallest(CONNECTION_SHED_BATCH, candidates)
+        self.shed_count += len(shed)
+        for _, fd in shed:
+            self._close(self.clients[fd])
+        self._limit_warning(f"closed the {len(shed)} quiet longest")
+        return True
+
+    def _limit_warning(self, action: str) -> None:
+        if self.now_ms >= self._limit_logged_ms + CONNECTION_LIMIT_LOG_PERIOD_MS:
+            self._limit_logged_ms = self.now_ms
+            log.warning(
+                "%d connections open (the limit): %s (%d shed so far)",
+                self.limits.max_connections,
+                action,
+                self.shed_count,
+            )
 
     async def _resume_accepting(self) -> None:
         await trio.sleep(ACCEPT_ERROR_BACKOFF_MS / 1000)

@@ -315,6 +315,14 @@ class HttpConnection:
             return self._since_ms + timeout
         return self._since_ms + self.idle_timeout_ms
 
+    @property
+    def quiet_since_ms(self) -> int:
+        """Since when the connection holds nothing worth keeping (idle, or only part of a head); -1
+        when a request's head is complete (its body or answer is under way). Shedding goes by it."""
+        if self._in_message and self._headers_done:
+            return -1
+        return self._since_ms
+
     def timeout_response(self) -> Response | None:
         """What to send when ``deadline_ms`` passes: 408 for a partial request, nothing when idle."""
         if self._in_message:
@@ -403,6 +411,9 @@ class HttpConnection:
     def on_url(self, url: bytes) -> None:
         """Parser callback: (part of) the request target."""
         self._head_bytes += len(url)
+        if self._head_bytes > self._max_header_bytes:  # without headers, on_header never checks
+            self._fail(431, f"request header fields too large (limit {self._max_header_bytes} bytes)")
+            raise _Rejected
         current = self._url
         if not current:
             self._url = url
