@@ -92,6 +92,9 @@ VALUE_CASES: list[tuple[str, dict[str, str | None]]] = [
     ("metadata-long-key", {"metadata": json.dumps({"k" * 9_000: "v"})}),
     ("metadata-two-equals", {"metadata": "a=b=c"}),
     ("metadata-no-equals", {"metadata": "a=b,c"}),
+    ("metadata-empty-value", {"metadata": "a="}),
+    ("metadata-only-equals", {"metadata": "="}),
+    ("metadata-empty-pair", {"metadata": "a=b,,c=d"}),
     ("app-10k", {"app": LONG}),
 ]
 

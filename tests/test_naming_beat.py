@@ -92,6 +92,13 @@ def test_beat_full_reregisters_a_missing_instance(
     assert push.changed == [("public", SERVICE)]
 
 
+def test_beat_full_reregistration_keeps_metadata_numbers_as_written(app: NamingApp) -> None:
+    raw = '{"ip":"10.0.0.1","port":8080,"weight":1.0,"metadata":{"v":1.50,"n":1e3,"b":false}}'
+    response = call(app, "PUT", BEAT_PATH, {"serviceName": SERVICE}, form={"beat": raw})
+    assert response.body == OK_REPLY
+    assert [h["metadata"] for h in hosts(app)] == [{"v": "1.50", "n": "1e3", "b": "false"}]
+
+
 def test_beat_full_with_blank_cluster_uses_cluster_name_param(app: NamingApp) -> None:
     _full(app, {"ip": "10.0.0.1", "port": 8080, "cluster": ""}, clusterName="c2")
     assert [h["clusterName"] for h in hosts(app)] == ["c2"]

@@ -239,3 +239,13 @@ def test_console_namespace_writes_change_nothing_when_the_journal_refuses() -> N
     assert call(app, "PUT", NAMESPACES, {"namespace": "dev", "namespaceShowName": "New"}).status == 503
     assert call(app, "DELETE", NAMESPACES, {"namespaceId": "dev"}).status == 503
     assert [item["namespaceShowName"] for item in listed(app)] == ["public", "Dev"]
+
+
+def test_console_head_is_answered_by_the_get_handler(app: NamingApp) -> None:
+    # Spring MVC serves HEAD with a GET mapping (load balancers probe liveness with HEAD); the HTTP
+    # layer drops the body. Under /v1/ns/ DistroFilter has no HEAD route: 501 as in Nacos.
+    response = call(app, "HEAD", "/v1/console/health/liveness")
+    assert (response.status, response.body) == (200, b"OK")
+    assert call(app, "HEAD", NAMESPACES).status == 200
+    assert call(app, "HEAD", "/v1/ns/instance/list", {"serviceName": "svc"}).status == 501
+    assert call(app, "HEAD", "/v1/console/no/such/path").status == 404

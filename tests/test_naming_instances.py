@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nacosfast._core.registry import Instance
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.effects import beat_key
@@ -128,6 +130,36 @@ def test_register_metadata_json_and_key_value_forms(app: NamingApp, naming_state
     assert dict(_instance(naming_state).metadata) == {"a": "1", "b": "true", "c": "x"}
     register(app, metadata="k1=v1,k2=v2")
     assert dict(_instance(naming_state).metadata) == {"k1": "v1", "k2": "v2"}
+
+
+def test_register_metadata_json_numbers_keep_their_text(app: NamingApp, naming_state: NamingState) -> None:
+    # Jackson reads a JSON number into a String value as written, not as a re-printed double.
+    register(app, metadata='{"a": 1.50, "b": 1e3, "c": -0, "d": 10, "e": 0.1}')
+    assert dict(_instance(naming_state).metadata) == {
+        "a": "1.50",
+        "b": "1e3",
+        "c": "-0",
+        "d": "10",
+        "e": "0.1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("a=b,", {"a": "b"}),
+        ("a=b,,,", {"a": "b"}),
+        ("a=b=", {"a": "b"}),
+        ("a=b=,c=d", {"a": "b", "c": "d"}),
+        ("=v", {"": "v"}),
+    ],
+)
+def test_register_metadata_key_value_form_splits_like_java(
+    app: NamingApp, naming_state: NamingState, raw: str, expected: dict[str, str]
+) -> None:
+    # Java's String.split drops trailing empty strings, both between pairs and inside one pair.
+    assert register(app, metadata=raw).body == b"ok"
+    assert dict(_instance(naming_state).metadata) == expected
 
 
 def test_register_upsert_keeps_id_and_health_resets_other_fields(

@@ -359,3 +359,59 @@ def test_operator_host_figures_are_read_at_most_once_a_period(tmp_path: Path) ->
     assert figures.read(6_000)[0] == pytest.approx(1.0)
     stat.write_text("cpu  200 0 200 900 0 0 0 0\n")
     assert figures.read(0)[0] == pytest.approx(0.0)  # another clock: refreshed, not trusted
+
+
+# --- TrafficReviseFilter (spec §1.4) --------------------------------------------------------------------
+
+LIST = "/v1/ns/instance/list"
+REGISTER = "/v1/ns/instance"
+INSTANCE = {"serviceName": "svc", "ip": "10.0.0.1", "port": "80"}
+
+
+@pytest.mark.parametrize(
+    ("status", "get_passes", "post_passes"),
+    [
+        ("DOWN", False, False),
+        ("STARTING", False, False),
+        ("READ_ONLY", True, False),
+        ("WRITE_ONLY", False, True),
+    ],
+)
+def test_server_status_gates_naming_requests(
+    app: NamingApp, status: str, get_passes: bool, post_passes: bool
+) -> None:
+    assert put_switch(app, "overriddenServerStatus", status).body == b"ok"
+    listed = call(app, "GET", LIST, {"serviceName": "svc"})
+    registered = call(app, "POST", REGISTER, INSTANCE)
+    unknown = call(app, "GET", "/v1/ns/no/such/api")  # the filter runs before the 501
+    refused = f"server is {status}now, please try again later!".encode()
+    assert (listed.status == 200, registered.status == 200) == (get_passes, post_passes)
+    for response in (r for r, passes in ((listed, get_passes), (registered, post_passes)) if not passes):
+        assert (response.status, response.body) == (503, refused)
+    assert unknown.status == (501 if get_passes else 503)
+    # Peers pass; the console is outside /v1/ns/; switches stay reachable to set the status back.
+    assert call(app, "POST", REGISTER, INSTANCE, user_agent="Nacos-Server:1.4.8").status == 200
+    assert call(app, "GET", "/v1/console/health/liveness").status == 200
+    assert call(app, "GET", "/v1/ns/ops/switches").status == 200
+    assert put_switch(app, "overriddenServerStatus", "null").body == b"ok"
+    assert call(app, "GET", LIST, {"serviceName": "svc"}).status == 200
+
+
+def test_limited_url_map_answers_its_status_with_an_empty_body(app: NamingApp) -> None:
+    assert put_switch(app, "limitedUrlMap", "/nacos/v1/ns/instance/list?serviceName=hot:429").body == b"ok"
+    limited = call(app, "GET", LIST, {"serviceName": "hot"})
+    assert (limited.status, limited.body) == (429, b"")
+    assert call(app, "GET", LIST, {"serviceName": "cold"}).status == 200
+    # Nacos matches ``URI?query``; a request without a query is ``URI?null``.
+    assert put_switch(app, "limitedUrlMap", "/nacos/v1/ns/operator/metrics?null:503").body == b"ok"
+    assert call(app, "GET", "/v1/ns/operator/metrics").status == 503
+    assert call(app, "GET", "/v1/ns/operator/metrics", {"x": "1"}).status == 200
+
+
+def test_limited_url_map_ignores_codes_that_are_not_final_statuses(app: NamingApp) -> None:
+    assert (
+        put_switch(app, "limitedUrlMap", "/nacos/v1/ns/instance/list:100,/nacos/v1/ns/service:1000").body
+        == b"ok"
+    )
+    assert call(app, "GET", LIST, {"serviceName": "svc"}).status == 200
+    assert call(app, "GET", "/v1/ns/service/list", {"pageNo": "1", "pageSize": "1"}).status == 200

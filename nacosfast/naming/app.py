@@ -18,6 +18,12 @@ log = logging.getLogger("nacosfast.naming")
 CONTEXT_PATH: Final = "/nacos"
 NAMING_PREFIX: Final = "/v1/ns/"
 OPERATOR_ALIAS: Final = ("/v1/ns/ops/", "/v1/ns/operator/")
+SWITCHES_PATH: Final = "/v1/ns/operator/switches"
+PEER_AGENT: Final = "Nacos-Server"
+"""``User-Agent`` prefix of Nacos peers, which pass the server-status gate."""
+MIN_LIMITED_STATUS: Final = 200
+MAX_LIMITED_STATUS: Final = 599
+"""``limitedUrlMap`` codes that are answered; others (1xx, beyond 599) are not valid final statuses."""
 _REASONS: Final = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 501: "Not Implemented"}
 
 
@@ -32,6 +38,35 @@ def spring_error(status: int, message: str, path: str, wall_ms: int) -> Response
         "path": path,
     }
     return Response(status=status, body=json.dumps(body).encode(), content_type=APPLICATION_JSON)
+
+
+def traffic_revise(state: NamingState, request: Request, path: str, route_path: str) -> Response | None:
+    """Nacos's ``TrafficReviseFilter`` in front of ``/v1/ns/*`` (spec §1.4); ``None`` lets it pass.
+
+    A ``limitedUrlMap`` entry that prefixes ``URI?query`` answers its status with an empty body (only
+    real final statuses, 200..599, are honoured). When the server status is not ``UP``, peers
+    (``Nacos-Server`` agents) pass, ``WRITE_ONLY`` lets writes pass and ``READ_ONLY`` lets GETs pass;
+    the rest get 503. Unlike Nacos, ``/operator/switches`` always passes, so that an operator can set
+    the status back to ``UP`` (Nacos then only takes that from a peer).
+    """
+    switches = state.switches
+    limited = switches.limitedUrlMap
+    if limited:
+        query = request.query.decode("latin-1") if request.query else "null"  # Java's getQueryString()
+        target = f"{path}?{query}"
+        for prefix, code in limited.items():
+            if target.startswith(prefix) and MIN_LIMITED_STATUS <= code <= MAX_LIMITED_STATUS:
+                return Response(status=code, body=b"")
+    status = switches.overriddenServerStatus
+    if not status or status == "UP" or route_path == SWITCHES_PATH:
+        return None
+    if request.user_agent.startswith(PEER_AGENT):
+        return None
+    if (status == "WRITE_ONLY" and request.method != "GET") or (
+        status == "READ_ONLY" and request.method == "GET"
+    ):
+        return None
+    return Response(status=503, body=f"server is {status}now, please try again later!".encode())
 
 
 def collect_routes() -> Routes:
@@ -60,7 +95,20 @@ class NamingApp:
         route_path = path[len(CONTEXT_PATH) :] if path.startswith(CONTEXT_PATH + "/") else None
         if route_path is not None and route_path.startswith(OPERATOR_ALIAS[0]):
             route_path = OPERATOR_ALIAS[1] + route_path[len(OPERATOR_ALIAS[0]) :]
+        if route_path and route_path.startswith(NAMING_PREFIX):
+            revised = traffic_revise(self.state, request, path, route_path)
+            if revised is not None:
+                return revised
         handler = self.routes.get((request.method, route_path)) if route_path else None
+        # Spring MVC answers HEAD with the GET handler; under /v1/ns/ Nacos's DistroFilter knows no HEAD
+        # route and answers 501. The HTTP layer leaves the body out of a HEAD answer.
+        if (
+            handler is None
+            and route_path
+            and request.method == "HEAD"
+            and not route_path.startswith(NAMING_PREFIX)
+        ):
+            handler = self.routes.get(("GET", route_path))
         if handler is None:
             if route_path and route_path.startswith(NAMING_PREFIX):
                 return spring_error(501, f"no such api:{request.method}:{path}", path, wall_ms)

@@ -27,7 +27,7 @@ from nacosfast.naming import effects
 from nacosfast.naming.client_info import ClientInfo, ClientKind, may_push
 from nacosfast.naming.context import Context, Routes, any_method
 from nacosfast.naming.meta import DEFAULT_SERVICE_META
-from nacosfast.naming.metadata import check_metadata, parse_metadata
+from nacosfast.naming.metadata import check_metadata, loads_exact, metadata_from_json, parse_metadata
 from nacosfast.naming.names import (
     DEFAULT_CLUSTER,
     DEFAULT_GROUP,
@@ -468,12 +468,17 @@ class _BeatInfo:
     cluster: str
     weight: float
     ephemeral: bool
-    raw_metadata: dict[str, Any] | None
-    """Checked and converted only when the beat re-registers (an existing instance ignores it)."""
+    raw: str
+    """The beat JSON: its metadata is converted only when the beat re-registers (an existing instance
+    ignores it)."""
 
     def metadata(self) -> dict[str, str]:
-        """The metadata as Jackson reads ``Map<String,String>``: scalars become strings; 400 otherwise."""
-        return parse_metadata(json.dumps(self.raw_metadata)) if self.raw_metadata else {}
+        """The metadata as Jackson reads ``Map<String,String>``: numbers as written, booleans as text."""
+        try:
+            value = loads_exact(self.raw).get("metadata")
+        except (ValueError, RecursionError):
+            raise BadRequest(f"Param 'beat' is not valid JSON: {self.raw[:128]}") from None
+        return metadata_from_json(value, json.dumps(value)) if value else {}
 
 
 def _beat_scalar(value: Any, key: str) -> str:
@@ -512,7 +517,7 @@ def _parse_beat(raw: str, cluster_default: str) -> _BeatInfo:
     metadata = value.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise BadRequest("Param 'beat' is illegal: 'metadata' must be an object")
-    return _BeatInfo(ip, port, cluster, weight, ephemeral, metadata)
+    return _BeatInfo(ip, port, cluster, weight, ephemeral, raw)
 
 
 def _interval(instance: Instance, switches: Switches) -> int:

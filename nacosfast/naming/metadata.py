@@ -1,25 +1,54 @@
-"""The ``metadata`` parameter (spec §2.4): JSON ``Map<String,String>``, else ``k1=v1,k2=v2``."""
+"""The ``metadata`` parameter (spec §2.4): JSON ``Map<String,String>``, else ``k1=v1,k2=v2``.
+
+Both forms are read as Nacos reads them: Jackson turns a JSON number into a ``String`` value as it was
+written (``1.50`` stays ``"1.50"``), and the ``k=v`` form is cut with Java's ``String.split``, which
+drops trailing empty strings (``a=b,`` is ``{a: b}``; ``a=`` is malformed).
+"""
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 from nacosfast.errors import BadRequest
 from nacosfast.limits import MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_VALUE_LENGTH
 
 
-def _scalar_text(value: object) -> str | None:
-    """Jackson's scalar-to-String coercion; ``None`` for values it would refuse (objects, arrays)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else None
-    return None
+def _refuse_constant(name: str) -> NoReturn:
+    """Jackson refuses ``NaN`` and ``Infinity`` (not JSON); so does this decoder."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def loads_exact(text: str) -> Any:
+    """``json.loads`` with every number kept as its literal text (how Jackson fills a ``String``)."""
+    return json.loads(text, parse_int=str, parse_float=str, parse_constant=_refuse_constant)
+
+
+def java_split(text: str, separator: str) -> list[str]:
+    """Java ``String.split(separator)``: trailing empty strings dropped; no match gives ``[text]``."""
+    if separator not in text:
+        return [text]
+    parts = text.split(separator)
+    while parts and not parts[-1]:
+        parts.pop()
+    return parts
+
+
+def metadata_from_json(value: Mapping[str, Any], raw: str) -> dict[str, str]:
+    """A decoded (``loads_exact``) JSON object as ``Map<String,String>``; nested or null values are 400."""
+    if len(raw.encode()) > MAX_METADATA_BYTES:
+        raise BadRequest(f"metadata format incorrect: larger than {MAX_METADATA_BYTES} bytes")
+    result: dict[str, str] = {}
+    for key, item in value.items():
+        if isinstance(item, bool):
+            result[key] = "true" if item else "false"
+        elif isinstance(item, str):
+            result[key] = item
+        else:
+            raise BadRequest(f"metadata format incorrect:{raw[:256]}")
+    check_metadata(result)
+    return result
 
 
 def parse_metadata(raw: str) -> dict[str, str]:
@@ -29,23 +58,18 @@ def parse_metadata(raw: str) -> dict[str, str]:
         return {}
     if len(text.encode()) > MAX_METADATA_BYTES:
         raise BadRequest(f"metadata format incorrect: larger than {MAX_METADATA_BYTES} bytes")
-    result: dict[str, str] = {}
     try:
-        decoded = json.loads(text)
+        decoded = loads_exact(text)
     except (ValueError, RecursionError):
         decoded = None
     if isinstance(decoded, dict):
-        for key, value in decoded.items():
-            converted = None if value is None else _scalar_text(value)
-            if converted is None:
-                raise BadRequest(f"metadata format incorrect:{text[:256]}")
-            result[key] = converted
-    else:
-        for element in text.split(","):
-            parts = element.split("=")
-            if len(parts) != 2:
-                raise BadRequest(f"metadata format incorrect:{text[:256]}")
-            result[parts[0]] = parts[1]
+        return metadata_from_json(decoded, text)
+    result: dict[str, str] = {}
+    for element in java_split(text, ","):
+        parts = java_split(element, "=")
+        if len(parts) != 2:
+            raise BadRequest(f"metadata format incorrect:{text[:256]}")
+        result[parts[0]] = parts[1]
     check_metadata(result)
     return result
 
