@@ -140,6 +140,9 @@ MAX_PAGE_SIZE: Final = 10_000
 # --- Instances, beats and expiry (nacosfast.naming.instances, render, expiry; spec §3, §8) ------------
 MAX_BEAT_BYTES: Final = MAX_METADATA_BYTES + 8 * 1024
 """The ``beat`` JSON parameter: a beat carries the instance's metadata plus a few short fields."""
+MAX_LIST_QUERY_MEMO: Final = 4_096
+"""Validated ``instance/list`` query strings remembered (clients poll the same URL every few seconds);
+when full the memo is cleared, so hostile variety costs one re-parse per request, never memory."""
 MAX_CLUSTERS_PARAM_LENGTH: Final = 1_024
 """The ``clusters`` list of ``instance/list``; it is echoed in every answer and keys the push table
 (whose own bound, ``PUSH_MAX_FIELD_LENGTH``, is the same)."""

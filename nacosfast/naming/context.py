@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nacosfast.naming.client_info import ClientInfo, parse_client_info
 from nacosfast.naming.params import Params
@@ -21,10 +21,14 @@ class Context:
     """Monotonic milliseconds: expiry and ordering only."""
     wall_ms: int
     """Epoch milliseconds: values shown to clients (``lastRefTime``, ``lastBeat``)."""
-    params: Params = field(init=False)
+    _params: Params | None = None
 
-    def __post_init__(self) -> None:
-        self.params = Params(self.request.params)
+    @property
+    def params(self) -> Params:
+        """The request's parameters, parsed on first use (a memoized handler may never need them)."""
+        if self._params is None:
+            self._params = Params(self.request.params)
+        return self._params
 
     @property
     def client(self) -> ClientInfo:

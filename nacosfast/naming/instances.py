@@ -22,6 +22,7 @@ from nacosfast.limits import (
     MAX_BEAT_BYTES,
     MAX_BEAT_REPLY_VARIANTS,
     MAX_CLUSTERS_PARAM_LENGTH,
+    MAX_LIST_QUERY_MEMO,
 )
 from nacosfast.naming import effects
 from nacosfast.naming.client_info import ClientInfo, ClientKind, may_push
@@ -377,56 +378,93 @@ def _push_minimums(switches: Switches) -> dict[ClientKind, tuple[int, int, int]]
     return _push_versions.minimums
 
 
-def _serve_list(ctx: Context, namespace: str, name: str) -> Response:
-    """Nacos ``doSrvIpxt``: subscribe for push when asked and allowed, then the list (§3.6)."""
-    params = ctx.params
-    state = ctx.state
-    switches = state.switches
-    clusters = _clusters_param(params)
+@dataclass(frozen=True, slots=True)
+class _ListQuery:
+    """An ``instance/list`` request's parameters, read and validated (§3.6)."""
+
+    namespace: str
+    name: str
+    clusters: str
+    udp_port: int
+    client_ip: str
+    env: str
+    is_check: bool
+    app: str
+    tenant: str
+    healthy_only: bool
+
+
+def _read_list_query(params: Params, namespace: str, name: str) -> _ListQuery:
     udp_port = params.integer("udpPort", 0)
     if udp_port > _MAX_PORT:
         raise BadRequest(f"Param 'udpPort' is out of range: {udp_port} not in [0, {_MAX_PORT}]")
-    client_ip = params.name("clientIP", default="")
-    env = params.name("env", default="")
-    is_check = params.java_bool("isCheck")
-    app = params.name("app", default="")
-    tenant = params.name("tid", default="")
-    healthy_only = params.java_bool("healthyOnly")
+    return _ListQuery(
+        namespace=namespace,
+        name=name,
+        clusters=_clusters_param(params),
+        udp_port=udp_port,
+        client_ip=params.name("clientIP", default=""),
+        env=params.name("env", default=""),
+        is_check=params.java_bool("isCheck"),
+        app=params.name("app", default=""),
+        tenant=params.name("tid", default=""),
+        healthy_only=params.java_bool("healthyOnly"),
+    )
+
+
+_list_queries: dict[bytes, _ListQuery] = {}
+"""``instance/list`` query string → its validated parameters. Only for requests whose parameters all
+come from the query string: the answer is a function of those bytes (plus state and client)."""
+
+
+def _serve_list(ctx: Context, query: _ListQuery) -> Response:
+    """Nacos ``doSrvIpxt``: subscribe for push when asked and allowed, then the list (§3.6)."""
+    state = ctx.state
+    switches = state.switches
     client = ctx.client
     cache_millis = switches.defaultCacheMillis
-    if udp_port > 0 and switches.pushEnabled and may_push(client, _push_minimums(switches)):
+    if query.udp_port > 0 and switches.pushEnabled and may_push(client, _push_minimums(switches)):
         state.push.subscribe(
-            namespace,
-            name,
-            clusters,
-            client_ip or LOOPBACK,
-            udp_port,
+            query.namespace,
+            query.name,
+            query.clusters,
+            query.client_ip or LOOPBACK,
+            query.udp_port,
             ctx.request.user_agent,
-            app,
-            tenant,
+            query.app,
+            query.tenant,
             ctx.now_ms,
         )
         cache_millis = switches.defaultPushCacheMillis
     body = render_list(
         state,
-        namespace,
-        name,
-        clusters,
+        query.namespace,
+        query.name,
+        query.clusters,
         client,
-        client_ip,
-        healthy_only,
+        query.client_ip,
+        query.healthy_only,
         cache_millis,
         ctx.wall_ms,
-        env=env,
-        is_check=is_check,
+        env=query.env,
+        is_check=query.is_check,
     )
     return Response(body=body, content_type=APPLICATION_JSON)
 
 
 def list_instances(ctx: Context) -> Response:
-    """GET ``/instance/list``."""
-    params = ctx.params
-    return _serve_list(ctx, namespace_param(params), required_grouped_name(params))
+    """GET ``/instance/list``; a query string seen before skips parameter parsing and validation."""
+    request = ctx.request
+    memoizable = not request.body
+    query = _list_queries.get(request.query) if memoizable else None
+    if query is None:
+        params = ctx.params
+        query = _read_list_query(params, namespace_param(params), required_grouped_name(params))
+        if memoizable:
+            if len(_list_queries) >= MAX_LIST_QUERY_MEMO:
+                _list_queries.clear()
+            _list_queries[request.query] = query
+    return _serve_list(ctx, query)
 
 
 def _legacy_name(params: Params) -> str:
@@ -437,7 +475,7 @@ def _legacy_name(params: Params) -> str:
 def srv_ipxt(ctx: Context) -> Response:
     """Any method ``/api/srvIPXT``: ``instance/list`` for ``DEFAULT_GROUP@@<dom>``."""
     params = ctx.params
-    return _serve_list(ctx, namespace_param(params), _legacy_name(params))
+    return _serve_list(ctx, _read_list_query(params, namespace_param(params), _legacy_name(params)))
 
 
 # --- beats ----------------------------------------------------------------------------------------
