@@ -611,16 +611,7 @@ class _Hub:
                 response = call(request)
                 if response.durable_seq > 0:
                     if out:  # what is answered already goes now, not after the log
-                        pending = b"".join(out)
-                        try:
-                            sent = client.sock.send(pending)
-                        except BlockingIOError:
-                            sent = 0
-                        except OSError:
-                            self._close(client)
-                            return
-                        if sent < len(pending):
-                            self._hand_off(client, memoryview(pending)[sent:], requests[index:], response)
+                        if not self._send_or_hand_off(client, b"".join(out), requests[index:], response):
                             return
                         out = []
                     self._park(_Parked(client, out, requests[index:], response))
@@ -693,16 +684,26 @@ class _Hub:
                 self._close(parked.client)
             self._parked.clear()
 
-    def _send(self, client: _Client, data: bytes) -> None:
+    def _send_or_hand_off(
+        self, client: _Client, data: bytes, requests: list[Request], ready: Response | None
+    ) -> bool:
+        """Send ``data`` now; ``True`` if the socket took it all. Otherwise the rest, with the
+        ``requests`` still to answer (``ready`` being the first one's answer), goes to a task, or a
+        broken socket is closed, and ``False`` says the connection is no longer this loop's."""
         try:
             sent = client.sock.send(data)
         except BlockingIOError:
             sent = 0
         except OSError:
             self._close(client)
-            return
+            return False
         if sent < len(data):
-            self._hand_off(client, memoryview(data)[sent:], [], None)
+            self._hand_off(client, memoryview(data)[sent:], requests, ready)
+            return False
+        return True
+
+    def _send(self, client: _Client, data: bytes) -> None:
+        if not self._send_or_hand_off(client, data, [], None):
             return
         conn = client.conn
         if conn.closing:
