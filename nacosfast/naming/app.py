@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Final
 
 from nacosfast.errors import NacosError
-from nacosfast.naming import expiry
 from nacosfast.naming.context import Context, Routes
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import APPLICATION_JSON, Request, Response
@@ -121,7 +120,3 @@ class NamingApp:
             return Response(status=400, body=b"caused: request parameters are not valid UTF-8;")
         except ValueError as error:  # the core's validation (weights, ports, metadata)
             return Response(status=400, body=NacosError(str(error)).body())
-
-    def sweep(self, now_ms: int, wall_ms: int) -> None:
-        """Periodic work, run by the reaper every ``REAPER_PERIOD_MS``: beat expiry, empty services."""
-        expiry.sweep(self.state, now_ms)
