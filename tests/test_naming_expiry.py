@@ -159,12 +159,6 @@ def test_expiry_ignores_a_beat_key_whose_instance_is_gone(naming_state: NamingSt
     assert len(naming_state.beats) == 0
 
 
-def test_app_sweep_runs_expiry(app: NamingApp, naming_state: NamingState) -> None:
-    register(app, now_ms=0)
-    app.sweep(15_001, 0)
-    assert _health(naming_state) is False
-
-
 # --- empty services --------------------------------------------------------------------------------
 
 
