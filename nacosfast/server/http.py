@@ -254,6 +254,7 @@ class _Responder:
         ``first``, if given, is the handler's answer to ``requests[0]``, already computed.
         """
         out: list[bytes] = []
+        answered_all = False  # set by the loop's else: no request closed the connection
         for count, request in enumerate(requests, 1):
             if first is not None:
                 response, first = first, None
@@ -272,12 +273,8 @@ class _Responder:
                 out = []
                 await cancel_shielded_checkpoint()  # let other connections run; nothing is lost
         else:
-            if conn.error is not None:
-                out.append(conn.respond_error())
-        if not conn.closing:
-            interim = conn.take_interim()
-            if interim:
-                out.append(interim)
+            answered_all = True
+        out += conn.end_of_batch(answered_all)
         if out:
             await send(out[0] if len(out) == 1 else b"".join(out))
 
@@ -604,6 +601,7 @@ class _Hub:
         self._requests_left -= len(requests)
         if out is None:
             out = []
+        answered_all = False  # set by the loop's else: no request closed the connection
         for index, request in enumerate(requests):
             if ready is not None:
                 response, ready = ready, None
@@ -623,12 +621,8 @@ class _Hub:
             if conn.closing:
                 break
         else:
-            if conn.error is not None:
-                out.append(conn.respond_error())
-        if not conn.closing:
-            interim = conn.take_interim()
-            if interim:
-                out.append(interim)
+            answered_all = True
+        out += conn.end_of_batch(answered_all)
         self._send(client, out[0] if len(out) == 1 else b"".join(out))
 
     # --- durable answers ----------------------------------------------------------------------------

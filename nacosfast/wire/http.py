@@ -293,6 +293,18 @@ class HttpConnection:
         assert self.error is not None
         return encode_response(self.error, keep_alive=False)
 
+    def end_of_batch(self, answered_all: bool) -> list[bytes]:
+        """What follows the answers to one batch of requests: the error answer when every request
+        before it was answered (``answered_all``), then any ``100 Continue`` still owed."""
+        tail: list[bytes] = []
+        if answered_all and self.error is not None:
+            tail.append(self.respond_error())
+        if not self.closing:
+            interim = self.take_interim()
+            if interim:
+                tail.append(interim)
+        return tail
+
     def take_interim(self) -> bytes:
         """``100 Continue`` owed to a request that is still sending its body, at most once; else b""."""
         interim = self._interim
