@@ -27,6 +27,8 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from nacosfast._core.byteorder cimport get_u32, get_u64, put_u32, put_u64
+
 import zstandard
 
 from nacosfast import limits as _limits
@@ -42,34 +44,6 @@ cdef Py_ssize_t _HEADER_SIZE = 8
 cdef Py_ssize_t _ENTRY_HEAD_SIZE = 20
 cdef int _COMPRESSION_LEVEL = 1
 cdef uint64_t _MAX_COUNT = 0xFFFFFFFF
-
-
-cdef inline void _put_u32(uint8_t* p, uint32_t v) noexcept:
-    cdef int i
-    for i in range(4):
-        p[i] = <uint8_t>(v >> (8 * i))
-
-
-cdef inline void _put_u64(uint8_t* p, uint64_t v) noexcept:
-    cdef int i
-    for i in range(8):
-        p[i] = <uint8_t>(v >> (8 * i))
-
-
-cdef inline uint32_t _get_u32(const uint8_t* p) noexcept:
-    cdef uint32_t v = 0
-    cdef int i
-    for i in range(4):
-        v |= (<uint32_t>p[i]) << (8 * i)
-    return v
-
-
-cdef inline uint64_t _get_u64(const uint8_t* p) noexcept:
-    cdef uint64_t v = 0
-    cdef int i
-    for i in range(8):
-        v |= (<uint64_t>p[i]) << (8 * i)
-    return v
 
 
 cdef inline _Entry _new_entry(int64_t version, uint64_t digest):
@@ -160,13 +134,13 @@ cdef class DigestTable:
         raw = PyBytes_FromStringAndSize(NULL, total)
         out = <uint8_t*>PyBytes_AS_STRING(raw)
         memcpy(out, PyBytes_AS_STRING(_MAGIC), 4)
-        _put_u32(out + 4, <uint32_t>len(selected))
+        put_u32(out + 4, <uint32_t>len(selected))
         out += _HEADER_SIZE
         for key, entry in selected:
             text = PyUnicode_AsUTF8AndSize(key, &size)
-            _put_u64(out, <uint64_t>entry.version)
-            _put_u64(out + 8, entry.digest)
-            _put_u32(out + 16, <uint32_t>size)
+            put_u64(out, <uint64_t>entry.version)
+            put_u64(out + 8, entry.digest)
+            put_u32(out + 16, <uint32_t>size)
             memcpy(out + _ENTRY_HEAD_SIZE, text, size)
             out += _ENTRY_HEAD_SIZE + size
         return zstandard.ZstdCompressor(level=_COMPRESSION_LEVEL).compress(raw)
@@ -240,16 +214,16 @@ def decode(data, max_bytes: int = MAX_DIGEST_MESSAGE_BYTES) -> DigestTable:
     p = <const uint8_t*>PyBytes_AS_STRING(raw)
     if n < _HEADER_SIZE or raw[:4] != _MAGIC:
         raise ValueError("digest message: bad header")
-    count = _get_u32(p + 4)
+    count = get_u32(p + 4)
     if count > <uint64_t>((n - _HEADER_SIZE) // _ENTRY_HEAD_SIZE):
         raise ValueError("digest message: entry count exceeds the message")
     pos = _HEADER_SIZE
     for i in range(count):
         if n - pos < _ENTRY_HEAD_SIZE:
             raise ValueError("digest message: truncated entry")
-        version = <int64_t>_get_u64(p + pos)
-        digest = _get_u64(p + pos + 8)
-        key_len = _get_u32(p + pos + 16)
+        version = <int64_t>get_u64(p + pos)
+        digest = get_u64(p + pos + 8)
+        key_len = get_u32(p + pos + 16)
         pos += _ENTRY_HEAD_SIZE
         if key_len > <uint64_t>(n - pos):
             raise ValueError("digest message: truncated key")

@@ -43,6 +43,8 @@ from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from nacosfast._core.byteorder cimport put_u32, put_u64
+
 import xxhash
 
 from nacosfast import limits as _limits
@@ -85,18 +87,6 @@ cdef object _MISSING = object()
 
 # --- helpers -----------------------------------------------------------------------------------------
 
-cdef inline void _put_u32(char* p, uint32_t v) noexcept:
-    cdef int i
-    for i in range(4):
-        p[i] = <char>(v >> (8 * i))
-
-
-cdef inline void _put_u64(char* p, uint64_t v) noexcept:
-    cdef int i
-    for i in range(8):
-        p[i] = <char>(v >> (8 * i))
-
-
 cdef inline str _exact(object text):
     """``text`` as an exact ``str`` (a subclass could override hashing or equality)."""
     if PyUnicode_CheckExact(text):
@@ -118,7 +108,7 @@ cdef inline char* _put_text(char* p, str text) noexcept:
     """Write u32 length + UTF-8 bytes (already validated by ``_utf8_size``)."""
     cdef Py_ssize_t size
     cdef const char* data = PyUnicode_AsUTF8AndSize(text, &size)
-    _put_u32(p, <uint32_t>size)
+    put_u32(p, <uint32_t>size)
     memcpy(p + 4, data, size)
     return p + 4 + size
 
@@ -221,7 +211,7 @@ cdef _Metadata _build_metadata(list pairs):
         PyDict_SetItem(metadata, _intern(key), _exact(value))
     encoded = PyBytes_FromStringAndSize(NULL, total)
     p = PyBytes_AS_STRING(encoded)
-    _put_u32(p, <uint32_t>len(pairs))
+    put_u32(p, <uint32_t>len(pairs))
     p += 4
     for key, value in pairs:
         p = _put_text(p, key)
@@ -309,10 +299,10 @@ cdef uint64_t _instance_digest(Instance inst) except? 0:
     p = PyBytes_AS_STRING(encoded)
     p[0] = <char>_ENCODING_VERSION
     p = _put_text(p + 1, inst._ip)
-    _put_u32(p, <uint32_t>inst._port)
+    put_u32(p, <uint32_t>inst._port)
     p = _put_text(p + 4, inst._cluster)
     memcpy(&weight_bits, &inst._weight, 8)
-    _put_u64(p, weight_bits)
+    put_u64(p, weight_bits)
     p[8] = <char>inst._flags
     p[9] = <char>((1 if inst._app is not None else 0) | (2 if inst._instance_id is not None else 0))
     p += 10
@@ -320,7 +310,7 @@ cdef uint64_t _instance_digest(Instance inst) except? 0:
         p = _put_text(p, <str>inst._app)
     if inst._instance_id is not None:
         p = _put_text(p, <str>inst._instance_id)
-    _put_u64(p, inst._metadata.digest)
+    put_u64(p, inst._metadata.digest)
     return _xxh3(encoded)
 
 

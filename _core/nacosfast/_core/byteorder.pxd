@@ -1,0 +1,1 @@
+../../byteorder.pxd
