@@ -39,13 +39,9 @@ async def serve(
     """Run one standalone node until cancelled; ``task_status`` gets the bound addresses."""
     store = AppendLog.open(settings.data_dir)
     try:
-        durability: Durability | None = None
-
-        class _Journal:
-            def append(self, payload: bytes) -> int:
-                assert durability is not None
-                return durability.append(payload)
-
+        # The snapshot source reads ``state``, built just below; nothing appends or snapshots before
+        # replay has finished and the flusher task has started.
+        durability = Durability(store, snapshot_source=lambda: journal.snapshot(state))
         push_config = PushConfig(
             coalesce_ms=settings.push_coalesce_ms,
             retry_ms=settings.push_retry_ms,
@@ -53,7 +49,7 @@ async def serve(
             repeat_ms=settings.push_repeat_ms,
         )
         state = build_state(
-            _Journal(),
+            durability,
             wall_ms,
             identity=ServerIdentity(settings.host, settings.port, standalone=True),
             push_config=push_config,
@@ -68,7 +64,6 @@ async def serve(
             state.registry.service_count,
             state.registry.instance_count,
         )
-        durability = Durability(store, snapshot_source=lambda: journal.snapshot(state))
         app = NamingApp(state)
 
         def handle(request: Request) -> Response:
