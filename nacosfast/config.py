@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nacosfast.limits import PUSH_COALESCE_MS, PUSH_GIVE_UP_MS, PUSH_REPEAT_MS, PUSH_RETRY_MS
+
 
 class ConfigError(ValueError):
     """A configuration file or flag that cannot be used."""
@@ -26,10 +28,10 @@ class Settings:
     """Address the UDP push socket binds to; empty means the HTTP host."""
     push_port: int = 0
     """UDP push source port; 0 picks an ephemeral port, as Nacos does."""
-    push_coalesce_ms: int = 50
-    push_retry_ms: int = 10_000
-    push_give_up_ms: int = 20_000
-    push_repeat_ms: int = 0
+    push_coalesce_ms: int = PUSH_COALESCE_MS
+    push_retry_ms: int = PUSH_RETRY_MS
+    push_give_up_ms: int = PUSH_GIVE_UP_MS
+    push_repeat_ms: int = PUSH_REPEAT_MS
     """Re-send the latest state to subscribers whose last packet was not acked (0 = off, as Nacos)."""
 
     def validate(self) -> Settings:

@@ -143,6 +143,9 @@ MAX_BEAT_BYTES: Final = MAX_METADATA_BYTES + 8 * 1024
 MAX_LIST_QUERY_MEMO: Final = 4_096
 """Validated ``instance/list`` query strings remembered (clients poll the same URL every few seconds);
 when full the memo is cleared, so hostile variety costs one re-parse per request, never memory."""
+MAX_CLIENT_INFO_MEMO: Final = 1_024
+"""Distinct ``User-Agent`` strings a node remembers the parsed client of; clients send a handful, so
+this bounds hostile variety (further agents are parsed per request)."""
 MAX_CLUSTERS_PARAM_LENGTH: Final = 1_024
 """The ``clusters`` list of ``instance/list``; it is echoed in every answer and keys the push table
 (whose own bound, ``PUSH_MAX_FIELD_LENGTH``, is the same)."""

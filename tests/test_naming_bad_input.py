@@ -253,9 +253,15 @@ def test_bad_input_invalid_utf8_is_400(
         '[{"ip":"10.0.0.9","port":70000}]',
     ],
 )
-def test_bad_input_metadata_batch_instances_is_400(seeded: NamingApp, instances: str) -> None:
+def test_bad_input_metadata_batch_unreadable_instances_update_nothing(
+    seeded: NamingApp, instances: str
+) -> None:
+    """As Nacos: an ``instances`` list that does not read (or names nothing stored) updates nothing."""
+    before = fingerprint(seeded.state)
     params = {"serviceName": SERVICE, "instances": instances, "metadata": "k=v"}
-    _assert_rejected(seeded, "PUT", "/v1/ns/instance/metadata/batch", params)
+    response = call(seeded, "PUT", "/v1/ns/instance/metadata/batch", params)
+    assert (response.status, json.loads(response.body)) == (200, {"updated": []})
+    assert fingerprint(seeded.state) == before
 
 
 def test_bad_input_metadata_batch_result_too_big_is_400(seeded: NamingApp) -> None:

@@ -10,7 +10,7 @@ from typing import Final
 from nacosfast.errors import NacosError
 from nacosfast.naming.context import Context, Routes
 from nacosfast.naming.state import NamingState
-from nacosfast.wire.message import APPLICATION_JSON, Request, Response
+from nacosfast.wire.message import APPLICATION_JSON, REASON_PHRASES, Request, Response
 
 log = logging.getLogger("nacosfast.naming")
 
@@ -23,7 +23,6 @@ PEER_AGENT: Final = "Nacos-Server"
 MIN_LIMITED_STATUS: Final = 200
 MAX_LIMITED_STATUS: Final = 599
 """``limitedUrlMap`` codes that are answered; others (1xx, beyond 599) are not valid final statuses."""
-_REASONS: Final = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 501: "Not Implemented"}
 
 
 def spring_error(status: int, message: str, path: str, wall_ms: int) -> Response:
@@ -32,7 +31,7 @@ def spring_error(status: int, message: str, path: str, wall_ms: int) -> Response
     body = {
         "timestamp": timestamp.replace("+00:00", "+0000"),
         "status": status,
-        "error": _REASONS.get(status, "Error"),
+        "error": REASON_PHRASES.get(status, "Error"),
         "message": message,
         "path": path,
     }

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from nacosfast._core.registry import Instance, Service
 from nacosfast.errors import BadRequest, NotFound
+from nacosfast.javaparse import LONG_MAX, commons_bool, java_float32, lenient_int
 from nacosfast.limits import MAX_PAGE_SIZE
 from nacosfast.naming import effects
 from nacosfast.naming.checkers import cluster_full, cluster_names, parse_health_checker
@@ -25,17 +26,8 @@ from nacosfast.naming.names import (
     required_grouped_name,
     split_grouped,
 )
-from nacosfast.naming.params import commons_bool
 from nacosfast.naming.render import service_meta
-from nacosfast.naming.replies import (
-    JAVA_LONG_MAX,
-    java_float,
-    json_reply,
-    lenient_int,
-    ok,
-    page,
-    required_service,
-)
+from nacosfast.naming.replies import json_reply, ok, page, required_service
 from nacosfast.wire.message import Response
 
 ID_GENERATOR_KEY: Final = "preserved.instance.id.generator"
@@ -164,7 +156,7 @@ def _trigger_flag(service: Service, threshold: float) -> str:
     total = len(service)
     if total == 0:
         return "false"
-    return "true" if _healthy_count(service) / total <= java_float(threshold) else "false"
+    return "true" if _healthy_count(service) / total <= java_float32(threshold) else "false"
 
 
 def service_list(ctx: Context) -> Response:
@@ -262,7 +254,7 @@ def rt_service(ctx: Context) -> Response:
     if service is None:
         raise NotFound("request service doesn't exist")
     clusters = [
-        {"name": cluster, "checkRTBest": JAVA_LONG_MAX, "checkRTWorst": 0, "checkRTNormalized": -1}
+        {"name": cluster, "checkRTBest": LONG_MAX, "checkRTWorst": 0, "checkRTNormalized": -1}
         for cluster in cluster_names(service, service_meta(service))
     ]
     return json_reply({"clusters": clusters})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 from typing import Final
+
+from nacosfast.javaparse import UNKNOWN_VERSION, parse_version
+from nacosfast.limits import MAX_CLIENT_INFO_MEMO
 
 
 class ClientKind(enum.Enum):
@@ -33,8 +35,6 @@ _PREFIXES: Final = (
     ("Nacos-Go-Client", ClientKind.GO),
     ("Nacos-CSharp-Client", ClientKind.CSHARP),
 )
-_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
-_NO_VERSION: Final = (0, 0, 0)
 DEFAULT_PUSH_MIN_VERSIONS: Final = {
     ClientKind.JAVA: (0, 1, 0),
     ClientKind.DNS: (0, 4, 3),
@@ -43,8 +43,6 @@ DEFAULT_PUSH_MIN_VERSIONS: Final = {
     ClientKind.CSHARP: (0, 9, 0),
 }
 """SwitchDomain ``push*Version`` defaults: the oldest client of each kind that is pushed to."""
-_CACHE_LIMIT: Final = 1024
-"""Distinct User-Agent strings remembered; clients send a handful, so this bounds hostile variety."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,29 +58,43 @@ class ClientInfo:
         return self.kind is ClientKind.JAVA and self.version >= (1, 0, 0)
 
 
-_cache: dict[str, ClientInfo] = {}
-
-
 def parse_client_info(user_agent: str) -> ClientInfo:
-    """Classify a ``User-Agent`` by prefix; the version is the x.y.z after ``:v`` (else 0.0.0)."""
-    info = _cache.get(user_agent)
-    if info is not None:
-        return info
+    """Classify a ``User-Agent`` by prefix; the version is what follows ``:v`` (Jackson's
+    ``VersionUtil.parseVersion``), else 0.0.0. Nacos would parse from the second character when
+    there is no ``:v``; nacosfast takes that as "no version"."""
     kind = ClientKind.UNKNOWN
     for prefix, candidate in _PREFIXES:
         if user_agent.startswith(prefix):
             kind = candidate
             break
-    version = _NO_VERSION
     marker = user_agent.find(":v")
-    if marker >= 0:
-        match = _VERSION.match(user_agent, marker + 2)
-        if match:
-            version = (int(match[1]), int(match[2]), int(match[3]))
-    info = ClientInfo(kind, version)
-    if len(_cache) < _CACHE_LIMIT:
-        _cache[user_agent] = info
-    return info
+    version = parse_version(user_agent[marker + 2 :]) if marker >= 0 else UNKNOWN_VERSION
+    return ClientInfo(kind, version)
+
+
+class ClientInfoMemo:
+    """``User-Agent`` → ``ClientInfo`` for one node: clients send a handful of distinct agents.
+
+    Bounded by ``limit``; once full, further agents are parsed per request and not remembered.
+    """
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int = MAX_CLIENT_INFO_MEMO) -> None:
+        self._entries: dict[str, ClientInfo] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, user_agent: str) -> ClientInfo:
+        """The client a ``User-Agent`` describes (``parse_client_info``, remembered)."""
+        info = self._entries.get(user_agent)
+        if info is None:
+            info = parse_client_info(user_agent)
+            if len(self._entries) < self._limit:
+                self._entries[user_agent] = info
+        return info
 
 
 def may_push(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from nacosfast.naming.client_info import ClientInfo, parse_client_info
+from nacosfast.naming.client_info import ClientInfo
 from nacosfast.naming.params import Params
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import Request, Response
@@ -33,7 +33,7 @@ class Context:
     @property
     def client(self) -> ClientInfo:
         """The client type and version from ``User-Agent``."""
-        return parse_client_info(self.request.user_agent)
+        return self.state.clients.get(self.request.user_agent)
 
 
 Handler = Callable[[Context], Response]

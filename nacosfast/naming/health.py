@@ -10,6 +10,7 @@ from typing import Final
 
 from nacosfast._core.registry import Instance, Service
 from nacosfast.errors import BadRequest, NotFound
+from nacosfast.javaparse import commons_bool
 from nacosfast.naming import effects
 from nacosfast.naming.checkers import NONE, all_checkers, cluster_names
 from nacosfast.naming.context import Context, Routes, any_method
@@ -19,7 +20,6 @@ from nacosfast.naming.names import (
     namespace_param,
     required_grouped_name,
 )
-from nacosfast.naming.params import commons_bool
 from nacosfast.naming.render import service_meta
 from nacosfast.naming.replies import json_reply, ok
 from nacosfast.naming.state import NamingState

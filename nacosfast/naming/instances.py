@@ -17,6 +17,7 @@ from typing import Any, Final
 from nacosfast._core.beats import BEAT_REVIVED, BEAT_UNKNOWN
 from nacosfast._core.registry import Instance, Service
 from nacosfast.errors import BadRequest, NotFound, required_param
+from nacosfast.javaparse import java_bool, java_trim, parse_java_int, parse_version
 from nacosfast.limits import (
     MAX_BATCH_INSTANCES,
     MAX_BEAT_BYTES,
@@ -63,6 +64,8 @@ _ID_GENERATOR_KEY: Final = "preserved.instance.id.generator"
 _SNOWFLAKE: Final = "snowflake"
 _MAX_PORT: Final = 65535
 _EPHEMERAL_SUFFIX: Final = {True: "ephemeral", False: "persist"}
+_CONSISTENCY_TYPES: Final = {suffix: ephemeral for ephemeral, suffix in _EPHEMERAL_SUFFIX.items()}
+"""``consistencyType`` of the metadata batch → the kind of instance it names."""
 
 
 def datum_key(ip: str, port: int, cluster: str) -> str:
@@ -72,6 +75,14 @@ def datum_key(ip: str, port: int, cluster: str) -> str:
 
 def _json(value: Any) -> Response:
     return Response(body=json.dumps(value, separators=(",", ":")).encode(), content_type=APPLICATION_JSON)
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object without its ``null`` members: clients write ``null`` for "not set", so it reads as
+    absent (the field's default), where Jackson would put Java's zero value (``false``, ``0``)."""
+    if None not in fields.values():
+        return fields
+    return {key: item for key, item in fields.items() if item is not None}
 
 
 # --- reading an instance from parameters -----------------------------------------------------------
@@ -344,15 +355,6 @@ class _PushVersions:
 _push_versions = _PushVersions((), {})
 
 
-def _version(text: str) -> tuple[int, int, int]:
-    parts = [*text.split("."), "0", "0", "0"][:3]
-    try:
-        major, minor, patch_ = (int(part) for part in parts)
-    except ValueError:
-        return (0, 0, 0)
-    return (major, minor, patch_)
-
-
 def _push_minimums(switches: Switches) -> dict[ClientKind, tuple[int, int, int]]:
     """The oldest pushable client of each kind, from the ``push*Version`` switches (memoized)."""
     global _push_versions  # noqa: PLW0603 - a one-entry memo of pure data
@@ -364,7 +366,7 @@ def _push_minimums(switches: Switches) -> dict[ClientKind, tuple[int, int, int]]
         switches.pushCSharpVersion,
     )
     if _push_versions.source != source:
-        java, dns, c, go, csharp = (_version(text) for text in source)
+        java, dns, c, go, csharp = (parse_version(text) for text in source)
         _push_versions = _PushVersions(
             source,
             {
@@ -529,9 +531,10 @@ def _parse_beat(raw: str, cluster_default: str) -> _BeatInfo:
     """Decode a beat JSON like Jackson into ``RsInfo``; malformed beats are 400 (Nacos: 500)."""
     if len(raw) > MAX_BEAT_BYTES:
         raise BadRequest(f"Param 'beat' is too large: at most {MAX_BEAT_BYTES} bytes")
-    value = parse_json("Param 'beat'", raw, 128)
-    if not isinstance(value, dict):
+    parsed = parse_json("Param 'beat'", raw, 128)
+    if not isinstance(parsed, dict):
         raise BadRequest(f"Param 'beat' must be a JSON object: {raw[:128]}")
+    value = _present(parsed)
     ip = check_ip(_beat_scalar(value.get("ip", ""), "ip").strip())
     port_value = value.get("port", 0)
     if isinstance(port_value, bool) or not isinstance(port_value, int | str):
@@ -549,7 +552,7 @@ def _parse_beat(raw: str, cluster_default: str) -> _BeatInfo:
         raise BadRequest("Param 'beat' is illegal: 'weight' is out of range") from None
     ephemeral = value.get("ephemeral", True)
     if isinstance(ephemeral, str):
-        ephemeral = ephemeral.strip().lower() == "true"
+        ephemeral = java_bool(java_trim(ephemeral))
     if not isinstance(ephemeral, bool):
         raise BadRequest("Param 'beat' is illegal: 'ephemeral' must be a boolean")
     metadata = value.get("metadata")
@@ -629,39 +632,50 @@ class _Target:
     cluster: str
 
 
+def _parse_target(item: object) -> _Target | None:
+    """One entry of ``instances``; ``None`` when it does not read as an instance (Jackson would fail)."""
+    if not isinstance(item, dict):
+        return None
+    fields = _present(item)
+    ip, port, ephemeral = fields.get("ip", ""), fields.get("port", 0), fields.get("ephemeral", True)
+    cluster = fields.get("clusterName") or DEFAULT_CLUSTER
+    if isinstance(port, str):
+        port = parse_java_int(java_trim(port))
+    if (
+        not isinstance(ip, str)
+        or isinstance(port, bool)
+        or not isinstance(port, int)
+        or not isinstance(ephemeral, bool)
+        or not isinstance(cluster, str)
+    ):
+        return None
+    return _Target(ip, port, ephemeral, cluster)
+
+
 def _parse_targets(raw: str) -> list[_Target]:
-    """The ``instances`` JSON list: ip, port, ephemeral (default true), clusterName (default DEFAULT)."""
-    value = parse_json("Param 'instances'", raw, 128)
+    """The ``instances`` JSON list: ip, port, ephemeral (default true), clusterName (default DEFAULT).
+
+    As Nacos, a value that does not read as a list of instances (``null``, malformed JSON, an entry of
+    the wrong shape) is an empty list: the batch then updates nothing. Only the size is bounded.
+    """
+    try:
+        value = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        return []
     if not isinstance(value, list):
-        raise BadRequest("Param 'instances' must be a JSON list of instances")
+        return []
     if len(value) > MAX_BATCH_INSTANCES:
         raise BadRequest(f"Param 'instances' lists more than {MAX_BATCH_INSTANCES} instances")
-    targets = []
-    for item in value:
-        if not isinstance(item, dict):
-            raise BadRequest("Param 'instances' must be a JSON list of instances")
-        ip, port, ephemeral = item.get("ip"), item.get("port", 0), item.get("ephemeral", True)
-        cluster = item.get("clusterName") or DEFAULT_CLUSTER
-        if (
-            not isinstance(ip, str)
-            or isinstance(port, bool)
-            or not isinstance(port, int | str)
-            or not isinstance(ephemeral, bool)
-            or not isinstance(cluster, str)
-        ):
-            raise BadRequest(f"Param 'instances' holds an illegal instance: {json.dumps(item)[:128]}")
-        targets.append(
-            _Target(
-                check_ip(ip), parse_int("port", str(port), 0, _MAX_PORT), ephemeral, check_cluster(cluster)
-            )
-        )
-    return targets
+    targets = [_parse_target(item) for item in value]
+    return [target for target in targets if target is not None] if None not in targets else []
 
 
 def _locate(service: Service, targets: list[_Target], consistency: str) -> list[Instance]:
-    """Nacos ``getLocatedInstance``: all of one kind, or each target by ip, port, kind and cluster."""
-    if consistency in ("ephemeral", "persist"):
-        return service.instances(ephemeral=consistency == "ephemeral")
+    """Nacos ``batchOperate``: all of one kind for ``ephemeral``/``persist``, nothing for any other type,
+    else each target by ip, port (0 matches any), kind and cluster."""
+    if consistency:
+        kind = _CONSISTENCY_TYPES.get(consistency)
+        return [] if kind is None else service.instances(ephemeral=kind)
     located: dict[tuple[bool, str], Instance] = {}
     for target in targets:
         for instance in service.instances(target.ephemeral):
@@ -684,8 +698,7 @@ def _batch_metadata(ctx: Context, remove: bool) -> Response:
     if not name:
         raise required_param("serviceName")
     consistency = params.optional("consistencyType")
-    raw_targets = params.optional("instances")
-    targets = _parse_targets(raw_targets) if raw_targets else []
+    targets = [] if consistency else _parse_targets(params.optional("instances"))
     metadata = parse_metadata(params.required("metadata"))
     empty = _json({"updated": []})
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nacosfast.limits import PUSH_CACHE_MILLIS
-from nacosfast.naming.client_info import parse_client_info
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.render import render_list
 from nacosfast.naming.state import JournalSink, NamingState, ServerIdentity
@@ -28,7 +27,7 @@ def build_state(
             namespace,
             service,
             clusters,
-            parse_client_info(agent),
+            state.clients.get(agent),
             client_ip,
             False,
             PUSH_CACHE_MILLIS,

@@ -1,7 +1,8 @@
 """Reading request parameters the way Nacos does (spec §1.2–1.3), with bounds Nacos lacks.
 
-``Params.required``/``optional`` follow ``WebUtils`` (trimmed; empty means missing); ``raw`` follows
-Spring ``@RequestParam`` (untrimmed). Every failure is a ``BadRequest`` with Nacos's message.
+``Params.required``/``optional`` follow ``WebUtils`` (``String.trim``; empty means missing); ``raw``
+follows Spring ``@RequestParam`` (untrimmed). Values are parsed by ``nacosfast.javaparse``; every failure
+is a ``BadRequest`` with Nacos's message.
 """
 
 from __future__ import annotations
@@ -9,26 +10,23 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from nacosfast.errors import BadRequest, required_param
+from nacosfast.javaparse import (
+    INT_MAX,
+    INT_MIN,
+    commons_bool,
+    java_bool,
+    java_trim,
+    parse_java_double,
+    parse_java_int,
+    spring_bool,
+)
 from nacosfast.limits import MAX_NAME_LENGTH
 
-_COMMONS_TRUE: Final = frozenset({"true", "on", "yes", "y", "t"})
-_SPRING_TRUE: Final = frozenset({"true", "on", "yes", "1"})
-_SPRING_FALSE: Final = frozenset({"false", "off", "no", "0"})
-_JAVA_INT_MIN: Final = -(2**31)
-_JAVA_INT_MAX: Final = 2**31 - 1
-
-
-def commons_bool(value: str) -> bool:
-    """commons-lang3 ``BooleanUtils.toBoolean``: true, on, yes, y, t (any case)."""
-    return value.strip().lower() in _COMMONS_TRUE
-
-
-def java_bool(value: str) -> bool:
-    """``Boolean.parseBoolean``: only ``true`` (any case)."""
-    return value.strip().lower() == "true"
+_QUOTE_LIMIT = 64
+"""Characters of a refused value quoted back in the error message."""
 
 
 class Params:
@@ -52,7 +50,7 @@ class Params:
         value = self._values.get(key)
         if value is None:
             raise required_param(key)
-        value = value.strip()
+        value = java_trim(value)
         if not value:
             raise required_param(key)
         return value
@@ -62,7 +60,7 @@ class Params:
         value = self._values.get(key)
         if value is None:
             return default
-        value = value.strip()
+        value = java_trim(value)
         return value if value else default
 
     def first(self, *keys: str, default: str = "") -> str:
@@ -85,17 +83,16 @@ class Params:
 
     def spring_bool(self, key: str, default: bool = False) -> bool:
         """A Spring ``@RequestParam boolean``: true/on/yes/1 or false/off/no/0, else 400."""
-        value = self.optional(key).lower()
+        value = self.optional(key)
         if not value:
             return default
-        if value in _SPRING_TRUE:
-            return True
-        if value in _SPRING_FALSE:
-            return False
-        raise BadRequest(f"Invalid boolean value for '{key}': {value}")
+        parsed = spring_bool(value)
+        if parsed is None:
+            raise BadRequest(f"Invalid boolean value for '{key}': {value.lower()}")
+        return parsed
 
     def integer(
-        self, key: str, default: int | None = None, *, low: int = _JAVA_INT_MIN, high: int = _JAVA_INT_MAX
+        self, key: str, default: int | None = None, *, low: int = INT_MIN, high: int = INT_MAX
     ) -> int:
         """``Integer.parseInt`` of a trimmed value within ``[low, high]``; missing and no default is 400."""
         value = self.optional(key)
@@ -104,13 +101,6 @@ class Params:
                 raise required_param(key)
             return default
         return parse_int(key, value, low, high)
-
-    def lenient_int(self, key: str, default: int) -> int:
-        """``NumberUtils.toInt``: a missing or unparseable value gives ``default``."""
-        try:
-            return int(self.optional(key))
-        except ValueError:
-            return default
 
     def number(self, key: str, default: float | None = None) -> float:
         """``Double.parseDouble`` of a trimmed value; NaN and infinities are refused with 400."""
@@ -130,26 +120,23 @@ class Params:
         return value
 
 
-def parse_int(key: str, value: str, low: int = _JAVA_INT_MIN, high: int = _JAVA_INT_MAX) -> int:
-    """A Java-style integer; anything else (or out of ``[low, high]``) is 400."""
-    text = value.strip()
-    if not text or len(text) > 11 or not (text.lstrip("+-").isdigit() and text.lstrip("+-").isascii()):
-        raise BadRequest(f'For input string: "{value[:64]}" ({key})')
-    number = int(text)
+def parse_int(key: str, value: str, low: int = INT_MIN, high: int = INT_MAX) -> int:
+    """``Integer.parseInt`` of the trimmed value; malformed (or out of ``[low, high]``) is 400."""
+    number = parse_java_int(java_trim(value))
+    if number is None:
+        raise BadRequest(f'For input string: "{value[:_QUOTE_LIMIT]}" ({key})')
     if not low <= number <= high:
         raise BadRequest(f"Param '{key}' is out of range: {number} not in [{low}, {high}]")
     return number
 
 
 def parse_float(key: str, value: str) -> float:
-    """A finite Java double; NaN, infinities and junk are 400."""
-    text = value.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        raise BadRequest(f'For input string: "{value[:64]}" ({key})') from None
+    """``Double.parseDouble``: a finite Java double; NaN, infinities and junk are 400."""
+    number = parse_java_double(value)
+    if number is None:
+        raise BadRequest(f'For input string: "{value[:_QUOTE_LIMIT]}" ({key})')
     if not math.isfinite(number):
-        raise BadRequest(f"Param '{key}' must be a finite number, got {text[:64]}")
+        raise BadRequest(f"Param '{key}' must be a finite number, got {java_trim(value)[:_QUOTE_LIMIT]}")
     return number
 
 

@@ -59,6 +59,7 @@ from nacosfast.limits import (
     PUSH_STATE_DETAIL_MAX,
     PUSH_ZOMBIE_SWEEP_MS,
 )
+from nacosfast.naming.names import DEFAULT_GROUP, GROUP_SEPARATOR
 
 __all__ = [
     "Datagram",
@@ -413,12 +414,12 @@ class PushHub:
 
     def subscribers_fuzzy(self, namespace: str, service: str) -> list[Subscriber]:
         """Nacos ``getClientsFuzzy``: namespace prefix, substring match on name and on group."""
-        group, _, name = service.rpartition("@@")
-        group = group or "DEFAULT_GROUP"
+        group, _, name = service.rpartition(GROUP_SEPARATOR)
+        group = group or DEFAULT_GROUP
         found: list[Subscriber] = []
         for (space, grouped), subs in self._services.items():
-            their_group, _, their_name = grouped.rpartition("@@")
-            their_group = their_group or "DEFAULT_GROUP"
+            their_group, _, their_name = grouped.rpartition(GROUP_SEPARATOR)
+            their_group = their_group or DEFAULT_GROUP
             if space.startswith(namespace) and name in their_name and group in their_group:
                 found.extend(subs.values())
         return found

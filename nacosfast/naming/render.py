@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import struct
 from collections.abc import Hashable
 from typing import Any, Final
 
 from nacosfast._core.registry import Instance, Service
+from nacosfast.javaparse import java_float32
 from nacosfast.naming.client_info import ClientInfo
 from nacosfast.naming.meta import DEFAULT_SERVICE_META, ServiceMeta
 from nacosfast.naming.names import strip_group
@@ -41,7 +41,6 @@ EMPTY_CHECK_BODY: Final = b"{}"
 """What ``isCheck=true`` answers for a service with instances."""
 _LIST: Final = "instance/list"
 _CHECKSUM: Final = ("checksum",)
-_FLOAT32: Final = struct.Struct("f")
 
 
 def _dumps(value: Any) -> str:
@@ -82,8 +81,7 @@ def checksum(service: Service) -> str:
 
 def _ratio_reached(healthy: int, total: int, threshold: float) -> bool:
     """Java's ``(float) healthy / total <= threshold``: the ratio is rounded to a 32-bit float."""
-    ratio: float = _FLOAT32.unpack(_FLOAT32.pack(healthy / total))[0]
-    return ratio <= threshold
+    return java_float32(healthy / total) <= threshold
 
 
 def _host(instance: Instance, bucket: bool, name: str, service_name: str) -> dict[str, Any]:

@@ -1,15 +1,14 @@
 """Small helpers shared by the service, catalog, operator, health and console endpoints.
 
-Answers (``ok``, JSON, the console's ``RestResult``), Spring ``@RequestParam`` presence, Java-style
-lenient integers, Java float rounding, paging and the service lookup the detail views share.
+Answers (``ok``, JSON, the console's ``RestResult``), Spring ``@RequestParam`` presence, paging and the
+service lookup the detail views share.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, TypeVar
 
 from nacosfast._core.registry import Service
 from nacosfast.errors import BadRequest, NotFound
@@ -18,9 +17,6 @@ from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import APPLICATION_JSON, Response
 
 T = TypeVar("T")
-
-JAVA_LONG_MAX: Final = 2**63 - 1
-_FLOAT32_MAX: Final = 3.4028234663852886e38
 
 
 def ok(durable_seq: int = 0) -> Response:
@@ -46,24 +42,6 @@ def request_param(params: Params, key: str, kind: str = "String") -> str:
             f"Required request parameter '{key}' for method parameter type {kind} is not present"
         )
     return params.raw(key)
-
-
-def lenient_int(value: str, default: int = 0) -> int:
-    """commons-lang3 ``NumberUtils.toInt``: a Java int, else ``default`` (``1_0``, ``١``, ``1.5`` too)."""
-    text = value.strip()
-    digits = text[1:] if text[:1] in ("+", "-") else text
-    if not digits or len(digits) > 10 or not (digits.isascii() and digits.isdigit()):
-        return default
-    number = int(text)
-    return number if -(2**31) <= number < 2**31 else default
-
-
-def java_float(value: float) -> float:
-    """``value`` rounded to a Java ``float`` (the type of ``protectThreshold``), as Java compares it."""
-    if abs(value) > _FLOAT32_MAX:
-        return value
-    result: float = struct.unpack("<f", struct.pack("<f", value))[0]
-    return result
 
 
 def page(items: Sequence[T], start: int, size: int) -> list[T]:

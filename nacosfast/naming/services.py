@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from nacosfast._core.registry import Change
 from nacosfast.errors import BadRequest, NotFound
+from nacosfast.javaparse import lenient_int
 from nacosfast.naming import effects, render
 from nacosfast.naming.checkers import cluster_brief, cluster_names
 from nacosfast.naming.client_info import ClientKind
@@ -31,7 +32,7 @@ from nacosfast.naming.names import (
 )
 from nacosfast.naming.params import parse_float
 from nacosfast.naming.render import service_meta
-from nacosfast.naming.replies import json_reply, lenient_int, ok, page, required_service
+from nacosfast.naming.replies import json_reply, ok, page, required_service
 from nacosfast.naming.selectors import parse_list_filter, parse_selector
 from nacosfast.wire.message import Response
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from nacosfast._core.beats import BeatTable
 from nacosfast._core.registry import Registry
+from nacosfast.naming.client_info import ClientInfoMemo
 from nacosfast.naming.namespaces import NamespaceTable
 from nacosfast.naming.switches import Switches
 
@@ -78,6 +79,8 @@ class NamingState:
     namespaces: NamespaceTable = field(default_factory=NamespaceTable)
     switches: Switches = field(default_factory=Switches)
     started_wall_ms: int = 0
+    clients: ClientInfoMemo = field(default_factory=ClientInfoMemo)
+    """Parsed ``User-Agent`` strings of this node's clients."""
     empty_services: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
     """Empty-service cleanup (``naming.expiry``): (namespace, name) → (revision, consecutive empty
     observations, monotonic ms of the first one)."""

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable
 from typing import Final, TypeGuard
 
 from nacosfast.errors import BadRequest
+from nacosfast.javaparse import (
+    INT_MAX,
+    INT_MIN,
+    LONG_MAX,
+    LONG_MIN,
+    VERSION_SYNTAX,
+    commons_bool_strict,
+    java_bool_strict,
+    java_trim,
+    parse_java_double,
+    parse_java_long,
+)
 from nacosfast.limits import (
     MIN_CLIENT_BEAT_INTERVAL_MS,
     MIN_DEFAULT_CACHE_MILLIS,
@@ -26,14 +37,6 @@ from nacosfast.naming.members import SERVER_STATUSES
 from nacosfast.naming.params import parse_json
 from nacosfast.naming.switches import SWITCH_DOMAIN_NAME, Switches
 
-_LONG_MIN: Final = -(2**63)
-_LONG_MAX: Final = 2**63 - 1
-_INT_MIN: Final = -(2**31)
-_INT_MAX: Final = 2**31 - 1
-_INTEGER: Final = re.compile(r"[+-]?[0-9]{1,19}")
-_VERSION: Final = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
-_COMMONS_TRUE: Final = frozenset({"true", "on", "yes", "y", "t"})
-_COMMONS_FALSE: Final = frozenset({"false", "off", "no", "n", "f"})
 _PUSH_VERSION_FIELDS: Final = {
     "java": "pushJavaVersion",
     "python": "pushPythonVersion",
@@ -43,12 +46,9 @@ _PUSH_VERSION_FIELDS: Final = {
 BATCH: Final = "batch"
 
 
-def _long(entry: str, value: str, low: int = _LONG_MIN, high: int = _LONG_MAX) -> int:
-    text = value.strip()
-    if not _INTEGER.fullmatch(text):
-        raise BadRequest(f'For input string: "{value[:64]}" ({entry})')
-    number = int(text)
-    if not _LONG_MIN <= number <= _LONG_MAX:
+def _long(entry: str, value: str, low: int = LONG_MIN, high: int = LONG_MAX) -> int:
+    number = parse_java_long(java_trim(value))
+    if number is None:
         raise BadRequest(f'For input string: "{value[:64]}" ({entry})')
     if not low <= number <= high:
         raise BadRequest(f"{entry} must be in [{low}, {high}], current: {number}")
@@ -57,27 +57,24 @@ def _long(entry: str, value: str, low: int = _LONG_MIN, high: int = _LONG_MAX) -
 
 def _strict_java_bool(entry: str, value: str) -> bool:
     """``Boolean.parseBoolean`` without its silent ``false`` for junk: true or false (any case)."""
-    text = value.strip().lower()
-    if text not in ("true", "false"):
+    parsed = java_bool_strict(java_trim(value))
+    if parsed is None:
         raise BadRequest(f"Invalid boolean value for '{entry}': {value[:64]}, expected true or false")
-    return text == "true"
+    return parsed
 
 
 def _strict_commons_bool(entry: str, value: str) -> bool:
     """commons-lang3 ``BooleanUtils.toBoolean`` without its silent ``false`` for junk."""
-    text = value.strip().lower()
-    if text in _COMMONS_TRUE:
-        return True
-    if text in _COMMONS_FALSE:
-        return False
-    raise BadRequest(f"Invalid boolean value for '{entry}': {value[:64]}")
+    parsed = commons_bool_strict(java_trim(value))
+    if parsed is None:
+        raise BadRequest(f"Invalid boolean value for '{entry}': {value[:64]}")
+    return parsed
 
 
 def _distro_threshold(switches: Switches, value: str) -> None:
-    try:
-        threshold = float(value.strip())
-    except ValueError:
-        raise BadRequest(f'For input string: "{value[:64]}" (distroThreshold)') from None
+    threshold = parse_java_double(value)  # Nacos: Float.parseFloat, the same grammar
+    if threshold is None:
+        raise BadRequest(f'For input string: "{value[:64]}" (distroThreshold)')
     if not math.isfinite(threshold) or threshold <= 0:
         raise BadRequest(f"distroThreshold can not be zero or negative: {value.strip()[:64]}")
     switches.distroThreshold = threshold
@@ -91,8 +88,8 @@ def _push_version(switches: Switches, value: str) -> None:
     kind, separator, version = value.strip().partition(":")
     if not separator or ":" in version:
         raise BadRequest(f"pushVersion must be <java|python|c|go>:<x.y.z>, current: {value[:64]}")
-    if not _VERSION.fullmatch(version):
-        raise BadRequest(f"illegal version, must match: {_VERSION.pattern}")
+    if not VERSION_SYNTAX.fullmatch(version):
+        raise BadRequest(f"illegal version, must match: {VERSION_SYNTAX.pattern}")
     field = _PUSH_VERSION_FIELDS.get(kind)
     if field is None:
         raise BadRequest(f"unsupported client type: {kind[:64]}")
@@ -142,7 +139,7 @@ def _server_sync(switches: Switches, value: str) -> None:
 
 
 def _check_times(switches: Switches, value: str) -> None:
-    switches.checkTimes = _long("healthCheckTimes", value, 1, _INT_MAX)
+    switches.checkTimes = _long("healthCheckTimes", value, 1, INT_MAX)
 
 
 def parse_limited_urls(value: str) -> dict[str, int]:
@@ -155,7 +152,7 @@ def parse_limited_urls(value: str) -> dict[str, int]:
         url = parts[0]
         if not url:
             raise BadRequest(f"url can not be empty, url: {url}")
-        code = _long("limitedUrlMap", parts[1], _INT_MIN, _INT_MAX)
+        code = _long("limitedUrlMap", parts[1], INT_MIN, INT_MAX)
         if code <= 0:
             raise BadRequest(f"illegal normal status code: {code}")
         limited[url] = code
@@ -238,7 +235,7 @@ def _is_number(value: object) -> TypeGuard[int | float]:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def _check_long(low: int, high: int = _LONG_MAX) -> Callable[[str, object], object]:
+def _check_long(low: int, high: int = LONG_MAX) -> Callable[[str, object], object]:
     def check(field: str, value: object) -> object:
         if not _is_int(value) or not low <= value <= high:
             raise BadRequest(f"switch batch: '{field}' must be an integer in [{low}, {high}]")
@@ -272,7 +269,7 @@ def _check_optional_str_list(field: str, value: object) -> object:
 def _check_int_map(positive: bool) -> Callable[[str, object], object]:
     def check(field: str, value: object) -> object:
         if not isinstance(value, dict) or not all(
-            _is_int(item) and _INT_MIN <= item <= _INT_MAX and (item > 0 or not positive)
+            _is_int(item) and INT_MIN <= item <= INT_MAX and (item > 0 or not positive)
             for item in value.values()
         ):
             raise BadRequest(
@@ -295,8 +292,8 @@ def _check_health_params(field: str, value: object) -> object:
 
 
 def _check_version(field: str, value: object) -> object:
-    if not isinstance(value, str) or not _VERSION.fullmatch(value):
-        raise BadRequest(f"switch batch: '{field}': illegal version, must match: {_VERSION.pattern}")
+    if not isinstance(value, str) or not VERSION_SYNTAX.fullmatch(value):
+        raise BadRequest(f"switch batch: '{field}': illegal version, must match: {VERSION_SYNTAX.pattern}")
     return value
 
 
@@ -324,7 +321,7 @@ _BATCH_FIELDS: Final[dict[str, Callable[[str, object], object]]] = {
     "distroEnabled": _check_bool,
     "enableStandalone": _check_bool,
     "pushEnabled": _check_bool,
-    "checkTimes": _check_long(1, _INT_MAX),
+    "checkTimes": _check_long(1, INT_MAX),
     "httpHealthParams": _check_health_params,
     "tcpHealthParams": _check_health_params,
     "mysqlHealthParams": _check_health_params,

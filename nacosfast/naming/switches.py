@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from nacosfast.limits import CLIENT_BEAT_INTERVAL_MS, DEFAULT_CACHE_MILLIS, PUSH_CACHE_MILLIS
+
 SWITCH_DOMAIN_NAME: Final = "00-00---000-NACOS_SWITCH_DOMAIN-000---00-00"
 
 
@@ -21,9 +23,9 @@ class Switches:
     name: str = SWITCH_DOMAIN_NAME
     masters: list[str] | None = None
     adWeightMap: dict[str, int] = field(default_factory=dict)
-    defaultPushCacheMillis: int = 10_000
-    clientBeatInterval: int = 5_000
-    defaultCacheMillis: int = 3_000
+    defaultPushCacheMillis: int = PUSH_CACHE_MILLIS
+    clientBeatInterval: int = CLIENT_BEAT_INTERVAL_MS
+    defaultCacheMillis: int = DEFAULT_CACHE_MILLIS
     distroThreshold: float = 0.7
     healthCheckEnabled: bool = True
     autoChangeHealthCheckEnabled: bool = True

@@ -39,36 +39,12 @@ from nacosfast.limits import (
     REQUEST_HEAD_TIMEOUT_MS,
     REQUEST_TIMEOUT_MS,
 )
-from nacosfast.wire.message import TEXT_PLAIN, Request, Response
+from nacosfast.wire.message import REASON_PHRASES, TEXT_PLAIN, Request, Response
 
 __all__ = ["HttpConnection", "encode_response", "max_request_bytes", "set_date"]
 
-_REASONS: Final = {
-    100: "Continue",
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    304: "Not Modified",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    408: "Request Timeout",
-    409: "Conflict",
-    413: "Content Too Large",
-    417: "Expectation Failed",
-    429: "Too Many Requests",
-    431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    501: "Not Implemented",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-    505: "HTTP Version Not Supported",
-}
 _STATUS_LINES: Final = {
-    status: f"HTTP/1.1 {status} {reason}\r\n".encode("ascii") for status, reason in _REASONS.items()
+    status: f"HTTP/1.1 {status} {reason}\r\n".encode("ascii") for status, reason in REASON_PHRASES.items()
 }
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 _KNOWN_METHODS: Final = {
@@ -104,7 +80,7 @@ def encode_response(
     status = response.status
     status_line = _STATUS_LINES.get(status)
     if status_line is None:
-        status_line = f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n".encode("ascii")
+        status_line = f"HTTP/1.1 {status} {REASON_PHRASES.get(status, 'Unknown')}\r\n".encode("ascii")
     body = response.body
     if keep_alive:
         connection = b"Connection: keep-alive\r\n" if keep_alive_header else b""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from binascii import a2b_qp
 from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from nacosfast.errors import BadRequest
@@ -11,6 +12,32 @@ from nacosfast.errors import BadRequest
 FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
 TEXT_PLAIN = b"text/plain;charset=UTF-8"
 APPLICATION_JSON = b"application/json;charset=UTF-8"
+REASON_PHRASES: Final = {
+    100: "Continue",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    409: "Conflict",
+    413: "Content Too Large",
+    417: "Expectation Failed",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
+}
+"""Reason phrases of the statuses nacosfast answers (RFC 9110 wording), for status lines and the
+Spring error JSON."""
 
 
 class ParamEncodingError(UnicodeDecodeError, BadRequest):
