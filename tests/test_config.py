@@ -10,6 +10,7 @@ import pytest
 
 from nacosfast.__main__ import main
 from nacosfast.config import ConfigError, Settings, load_settings
+from nacosfast.naming.push import PushConfig
 
 
 def test_config_defaults_are_the_standalone_ones() -> None:
@@ -84,3 +85,14 @@ def test_import_without_compiled_core_says_how_to_build_it() -> None:
     assert result.returncode != 0
     assert "make core" in result.stderr
     assert "simulated: extension not built" in result.stderr
+
+
+def test_push_setting_defaults_are_the_push_hub_defaults() -> None:
+    """One source for each default (``limits.py``): the flags and the push hub cannot drift apart."""
+    settings, config = Settings(), PushConfig()
+    assert (settings.push_coalesce_ms, settings.push_retry_ms, settings.push_give_up_ms) == (
+        config.coalesce_ms,
+        config.retry_ms,
+        config.give_up_ms,
+    )
+    assert settings.push_repeat_ms == config.repeat_ms

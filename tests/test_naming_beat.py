@@ -92,6 +92,30 @@ def test_beat_full_reregisters_a_missing_instance(
     assert push.changed == [("public", SERVICE)]
 
 
+@pytest.mark.parametrize("field", ["ephemeral", "weight", "cluster", "metadata", "port", "serviceName"])
+def test_beat_full_with_null_fields_reads_them_as_absent(
+    app: NamingApp, naming_state: NamingState, field: str
+) -> None:
+    """Third-party clients write ``null`` for unset fields; Nacos 1.4 accepts such beats."""
+    beat: dict[str, Any] = {"ip": "10.0.0.1", "port": 8080, "weight": 2.0, "cluster": "DEFAULT"}
+    beat[field] = None
+    response = _full(app, beat)
+    assert (response.status, response.body) == (200, OK_REPLY)
+    key = "10.0.0.1:unknown:DEFAULT" if field == "port" else KEY
+    service = naming_state.registry.get("public", SERVICE)
+    assert service is not None
+    instance = service.get(key, True)
+    assert instance is not None, service.instances()
+    assert instance.weight == (1.0 if field == "weight" else 2.0)
+    assert dict(instance.metadata) == {}
+
+
+def test_beat_full_null_ip_is_still_refused(app: NamingApp) -> None:
+    response = _full(app, {"ip": None, "port": 8080})
+    assert response.status == 400
+    assert hosts(app) == []
+
+
 def test_beat_full_reregistration_keeps_metadata_numbers_as_written(app: NamingApp) -> None:
     raw = '{"ip":"10.0.0.1","port":8080,"weight":1.0,"metadata":{"v":1.50,"n":1e3,"b":false}}'
     response = call(app, "PUT", BEAT_PATH, {"serviceName": SERVICE}, form={"beat": raw})

@@ -202,6 +202,39 @@ def test_register_small_weight_is_raised_to_minimum_and_zero_is_legal(
     assert _instance(naming_state).weight == 10000.0
 
 
+@pytest.mark.parametrize(
+    "weight", ["1_0", "\uff11", "\u0661", "1__0", "inf", "nan", "NaN", "Infinity", "-Infinity"]
+)
+def test_register_refuses_weights_java_does_not_parse_or_that_are_not_finite(
+    app: NamingApp, naming_state: NamingState, weight: str
+) -> None:
+    """``Double.parseDouble`` refuses ``_`` and non-ASCII digits (Python's ``float`` takes them)."""
+    params = {"serviceName": SERVICE, "ip": "10.0.0.1", "port": "8080", "weight": weight}
+    response = call(app, "POST", INSTANCE_PATH, params)
+    assert response.status == 400, response.body
+    assert naming_state.registry.get("public", SERVICE) is None
+
+
+@pytest.mark.parametrize(
+    ("weight", "expected"), [("1e3", 1000.0), ("0x1p3", 8.0), ("1.5f", 1.5), ("2d", 2.0), (".5", 0.5)]
+)
+def test_register_takes_every_java_double_form(
+    app: NamingApp, naming_state: NamingState, weight: str, expected: float
+) -> None:
+    register(app, weight=weight)
+    assert _instance(naming_state).weight == expected
+
+
+@pytest.mark.parametrize("port", ["8_080", "\uff18\uff10", "80.0", "0x50"])
+def test_register_refuses_ports_java_does_not_parse(
+    app: NamingApp, naming_state: NamingState, port: str
+) -> None:
+    response = call(app, "POST", INSTANCE_PATH, {"serviceName": SERVICE, "ip": "10.0.0.1", "port": port})
+    assert response.status == 400
+    assert response.body.startswith(b'caused: For input string: "')
+    assert naming_state.registry.get("public", SERVICE) is None
+
+
 def test_register_notifies_push_and_tracks_beat(
     app: NamingApp, naming_state: NamingState, push: RecordingPush
 ) -> None:
@@ -521,6 +554,48 @@ def test_metadata_batch_swallows_service_errors(app: NamingApp, push: RecordingP
         params = {"serviceName": name, "consistencyType": "ephemeral", "metadata": "k=v"}
         assert json_body(call(app, "PUT", BATCH_PATH, params)) == {"updated": []}
     assert push.changed == []
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+@pytest.mark.parametrize("instances", ["null", "not json", "[1]", '{"ip":"10.0.0.1"}', '[{"ip":5}]'])
+def test_metadata_batch_with_consistency_type_ignores_instances(
+    app: NamingApp, naming_state: NamingState, method: str, instances: str
+) -> None:
+    """Nacos ignores ``instances`` once ``consistencyType`` is given (a Python client sends ``null``)."""
+    register(app, metadata="k=old,keep=1")
+    register(app, ip="10.0.0.2", ephemeral="false", metadata="k=old")
+    params = {
+        "serviceName": SERVICE,
+        "consistencyType": "ephemeral",
+        "instances": instances,
+        "metadata": "k=new",
+    }
+    assert json_body(call(app, method, BATCH_PATH, params)) == {"updated": [f"{KEY}:ephemeral"]}
+    expected = {"k": "new", "keep": "1"} if method == "PUT" else {"keep": "1"}
+    assert dict(_instance(naming_state).metadata) == expected
+    persistent = _instance(naming_state, "10.0.0.2:8080:unknown:DEFAULT", ephemeral=False)
+    assert dict(persistent.metadata) == {"k": "old"}
+
+
+def test_metadata_batch_unknown_consistency_type_updates_nothing(app: NamingApp, push: RecordingPush) -> None:
+    """Nacos: a type other than ``ephemeral``/``persist`` is logged and nothing is touched."""
+    register(app)
+    changes = len(push.changed)
+    instances = json.dumps([{"ip": "10.0.0.1", "port": 8080}])
+    for kind in ("EPHEMERAL", "all"):
+        params = {"serviceName": SERVICE, "consistencyType": kind, "instances": instances, "metadata": "k=v"}
+        assert json_body(call(app, "PUT", BATCH_PATH, params)) == {"updated": []}
+    assert len(push.changed) == changes
+
+
+def test_metadata_batch_instances_with_null_members_use_their_defaults(
+    app: NamingApp, naming_state: NamingState
+) -> None:
+    register(app)
+    instances = json.dumps([{"ip": "10.0.0.1", "port": "8080", "ephemeral": None, "clusterName": None}])
+    params = {"serviceName": SERVICE, "instances": instances, "metadata": "k=v"}
+    assert json_body(call(app, "PUT", BATCH_PATH, params)) == {"updated": [f"{KEY}:ephemeral"]}
+    assert dict(_instance(naming_state).metadata) == {"k": "v"}
 
 
 def test_metadata_batch_requires_service_and_metadata(app: NamingApp) -> None:
