@@ -98,6 +98,9 @@ def parse_java_int(text: str, low: int = INT_MIN, high: int = INT_MAX) -> int | 
     The grammar is an optional sign and ASCII digits (leading zeros allowed); no blanks, separators or
     exponents. ``low``/``high`` are the type's range, not a caller's business rule.
     """
+    if len(text) < 10 and text.isdigit() and text.isascii():  # the common case: small, unsigned
+        number = int(text)
+        return number if low <= number <= high else None
     match = _INTEGER.fullmatch(text)
     if match is None:
         return None
@@ -130,6 +133,8 @@ def parse_java_double(text: str) -> float | None:
     become infinities or zero, as in Java.
     """
     body = java_trim(text)
+    if body.isdigit() and body.isascii():  # the common case: a plain integer weight
+        return float(body)
     unsigned = body[1:] if body[:1] in ("+", "-") else body
     special = _SPECIAL.get(unsigned)
     if special is not None:
