@@ -667,7 +667,9 @@ def _parse_targets(raw: str) -> list[_Target]:
     if len(value) > MAX_BATCH_INSTANCES:
         raise BadRequest(f"Param 'instances' lists more than {MAX_BATCH_INSTANCES} instances")
     targets = [_parse_target(item) for item in value]
-    return [target for target in targets if target is not None] if None not in targets else []
+    if any(target is None for target in targets):  # Jackson reads the whole list or nothing
+        return []
+    return [target for target in targets if target is not None]
 
 
 def _locate(service: Service, targets: list[_Target], consistency: str) -> list[Instance]:

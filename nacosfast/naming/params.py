@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from nacosfast.errors import BadRequest, required_param
 from nacosfast.javaparse import (
@@ -25,7 +25,7 @@ from nacosfast.javaparse import (
 )
 from nacosfast.limits import MAX_NAME_LENGTH
 
-_QUOTE_LIMIT = 64
+_QUOTE_LIMIT: Final = 64
 """Characters of a refused value quoted back in the error message."""
 
 
