@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal
 
 import pytest
 from hypothesis import given
@@ -68,11 +68,24 @@ def model_double(text: str) -> float | None:
     if body.lstrip("+-") == "Infinity":
         return -math.inf if negative else math.inf
     if match["decimal"] is not None:
-        return float(Decimal(body.rstrip("fFdD")))  # Decimal → float rounds correctly, as Java does
+        return _decimal_to_float(body.rstrip("fFdD"))
     try:
         return float.fromhex(match["hex"]) * (-1.0 if negative else 1.0)
     except OverflowError:
         return -math.inf if negative else math.inf
+
+
+MODEL_EXPONENT_CLAMP = 10**7
+"""Beyond this decimal exponent every finite mantissa the tests generate is 0 or infinite as a double;
+clamping keeps ``Decimal`` inside its own exponent range (it refuses exponents past ~10**18)."""
+MODEL_PRECISION = 10_000
+"""More digits than any generated literal has, so scaling never rounds: only ``float()`` does, once."""
+
+
+def _decimal_to_float(text: str) -> float:
+    mantissa, _, exponent = text.replace("E", "e").partition("e")
+    scale = max(-MODEL_EXPONENT_CLAMP, min(MODEL_EXPONENT_CLAMP, int(exponent))) if exponent else 0
+    return float(Decimal(mantissa).scaleb(scale, Context(prec=MODEL_PRECISION, Emax=MAX_EMAX, Emin=MIN_EMIN)))
 
 
 def same_double(left: float | None, right: float | None) -> bool:
