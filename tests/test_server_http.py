@@ -21,6 +21,7 @@ from nacosfast.limits import (
     REQUEST_HEAD_TIMEOUT_MS,
 )
 from nacosfast.server.http import Handler, HttpLimits, WaitDurable, serve_http, serve_stream
+from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS
 from nacosfast.wire.message import Request, Response
 
 # --- helpers ----------------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ async def durable_now(seq: int) -> None:
 
 @asynccontextmanager
 async def memory_server(
-    handler: Handler = echo, wait_durable: WaitDurable = durable_now, limits: HttpLimits | None = None
+    handler: Handler = echo, wait_durable: WaitDurable = durable_now, limits: HttpLimits = DEFAULT_HTTP_LIMITS
 ) -> AsyncIterator[tuple[trio.abc.Stream, Reader]]:
     client, server = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
@@ -358,7 +359,7 @@ async def test_cancelling_serve_stream_closes_the_stream() -> None:
 
 @asynccontextmanager
 async def socket_server(
-    handler: Handler = echo, wait_durable: WaitDurable = durable_now, limits: HttpLimits | None = None
+    handler: Handler = echo, wait_durable: WaitDurable = durable_now, limits: HttpLimits = DEFAULT_HTTP_LIMITS
 ) -> AsyncIterator[tuple[int, trio.CancelScope]]:
     async with trio.open_nursery() as nursery:
         port = await nursery.start(
