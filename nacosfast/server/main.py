@@ -47,6 +47,7 @@ async def serve(
             retry_ms=settings.push_retry_ms,
             give_up_ms=settings.push_give_up_ms,
             repeat_ms=settings.push_repeat_ms,
+            push_to_client_ip=settings.push_to_client_ip,
         )
         state = build_state(
             durability,
