@@ -54,6 +54,10 @@ RESPONSE_TIMEOUT_MS: Final = 30_000
 that stops reading, a stuck disk); then the connection is closed."""
 SHUTDOWN_GRACE_MS: Final = 2_000
 """On shutdown, requests already parsed get this long to be answered before connections close."""
+STORE_CLOSE_TIMEOUT_MS: Final = 10_000
+"""On shutdown, the log's last flush and close (in a worker thread) may take this long; past it the
+node stops without waiting (a hung disk must not hang the process; whatever was acknowledged was
+fsync'd already, so only unacknowledged records can be lost)."""
 PARSER_FEED_SLICE_BYTES: Final = 4 * 1024
 """Bytes handed to llhttp per call: bounds how far an unfinished head grows past MAX_HEADER_BYTES."""
 RECV_BUFFER_BYTES: Final = 64 * 1024
