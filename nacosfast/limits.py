@@ -197,7 +197,7 @@ PUSH_MAX_DIRTY_SERVICES: Final = 65_536
 """Services waiting to be pushed; past this the oldest waiting one is dropped and counted."""
 PUSH_BATCH: Final = 1_024
 """Subscribers visited or timers fired per step of the push task; the task yields to others between
-steps (perf-notes: a checkpoint every ~1,000 sends)."""
+steps (a checkpoint every ~1,000 sends; ``docs/architecture.md``)."""
 PUSH_ACKS_PER_WAKE: Final = 1_024
 """Datagrams read per wake-up of the ack receiver before it yields."""
 PUSH_MAX_ACK_BYTES: Final = 4_096
