@@ -97,7 +97,9 @@ async def _in_process(args: argparse.Namespace, ports: list[int]) -> tuple[list[
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)
         for port in ports:
-            hub.subscribe(NAMESPACE, SERVICE, "", "127.0.0.1", port, AGENT, "", "", now_ms())
+            hub.subscribe(
+                NAMESPACE, SERVICE, "", "127.0.0.1", port, AGENT, "", "", now_ms(), peer_ip="127.0.0.1"
+            )
         await trio.sleep(0.2)
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         for change in range(args.changes):
@@ -106,7 +108,9 @@ async def _in_process(args: argparse.Namespace, ports: list[int]) -> tuple[list[
             hub.service_changed(NAMESPACE, SERVICE, now_ms())
             await trio.sleep(args.interval)
             for port in ports:
-                hub.subscribe(NAMESPACE, SERVICE, "", "127.0.0.1", port, AGENT, "", "", now_ms())
+                hub.subscribe(
+                    NAMESPACE, SERVICE, "", "127.0.0.1", port, AGENT, "", "", now_ms(), peer_ip="127.0.0.1"
+                )
         await trio.sleep(0.5)
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         nursery.cancel_scope.cancel()

@@ -4,8 +4,8 @@ Trio and the standard library only. Each worker owns one persistent keep-alive H
 so the server sees many concurrent connections with one request in flight each, as it does from many
 client processes. The client is hand-written on plain non-blocking sockets driven by
 ``trio.lowlevel.wait_readable``: one trip through the scheduler per request instead of the three or four
-that ``trio.SocketStream`` takes (/work/shared/perf-notes.md), which is what lets one core send the
-issue's 20,000 beats/s.
+that ``trio.SocketStream`` takes (``docs/architecture.md``, *Why one hub per listener*), which lets one
+core send the issue's 20,000 beats/s.
 
 Modes (see ``bench/README.md``):
 

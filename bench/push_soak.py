@@ -103,7 +103,9 @@ async def _soak(args: argparse.Namespace, receivers: Receivers) -> list[dict[str
         now = now_ms()
         for index in range(first, first + count):
             service, port = subscriptions[index % len(subscriptions)]
-            hub.subscribe(NAMESPACE, service, "", "127.0.0.1", port, AGENT, "soak", "", now)
+            hub.subscribe(
+                NAMESPACE, service, "", "127.0.0.1", port, AGENT, "soak", "", now, peer_ip="127.0.0.1"
+            )
 
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run)

@@ -22,6 +22,14 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--no-push", dest="push_enabled", action="store_const", const=False, help="disable UDP push"
     )
+    server.add_argument(
+        "--push-to-client-ip",
+        dest="push_to_client_ip",
+        action="store_const",
+        const=True,
+        help="push to the clientIP a subscriber names, as Nacos does, instead of the address its request"
+        " came from (only behind a trusted proxy: anyone could aim pushes at any host)",
+    )
     return parser
 
 

@@ -33,6 +33,9 @@ class Settings:
     push_give_up_ms: int = PUSH_GIVE_UP_MS
     push_repeat_ms: int = PUSH_REPEAT_MS
     """Re-send the latest state to subscribers whose last packet was not acked (0 = off, as Nacos)."""
+    push_to_client_ip: bool = False
+    """Push to the ``clientIP`` a list request names (Nacos) instead of the address it came from.
+    Only behind a trusted address-rewriting proxy: it lets anyone aim pushes at any host."""
 
     def validate(self) -> Settings:
         """Check ranges; raise ``ConfigError`` naming the bad setting."""

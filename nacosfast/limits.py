@@ -54,6 +54,10 @@ RESPONSE_TIMEOUT_MS: Final = 30_000
 that stops reading, a stuck disk); then the connection is closed."""
 SHUTDOWN_GRACE_MS: Final = 2_000
 """On shutdown, requests already parsed get this long to be answered before connections close."""
+STORE_CLOSE_TIMEOUT_MS: Final = 10_000
+"""On shutdown, the log's last flush and close (in a worker thread) may take this long; past it the
+node stops without waiting (a hung disk must not hang the process; whatever was acknowledged was
+fsync'd already, so only unacknowledged records can be lost)."""
 PARSER_FEED_SLICE_BYTES: Final = 4 * 1024
 """Bytes handed to llhttp per call: bounds how far an unfinished head grows past MAX_HEADER_BYTES."""
 RECV_BUFFER_BYTES: Final = 64 * 1024
@@ -193,7 +197,7 @@ PUSH_MAX_DIRTY_SERVICES: Final = 65_536
 """Services waiting to be pushed; past this the oldest waiting one is dropped and counted."""
 PUSH_BATCH: Final = 1_024
 """Subscribers visited or timers fired per step of the push task; the task yields to others between
-steps (perf-notes: a checkpoint every ~1,000 sends)."""
+steps (a checkpoint every ~1,000 sends; ``docs/architecture.md``)."""
 PUSH_ACKS_PER_WAKE: Final = 1_024
 """Datagrams read per wake-up of the ack receiver before it yields."""
 PUSH_MAX_ACK_BYTES: Final = 4_096

@@ -55,6 +55,8 @@ class RecordingPush:
         app: str,
         tenant: str,
         now_ms: int,
+        *,
+        peer_ip: str,
     ) -> None:
         self.subscriptions.append(
             {
@@ -67,6 +69,7 @@ class RecordingPush:
                 "app": app,
                 "tenant": tenant,
                 "now_ms": now_ms,
+                "peer_ip": peer_ip,
             }
         )
 
@@ -145,8 +148,9 @@ def call(
     user_agent: str = JAVA_UA,
     now_ms: int = 0,
     wall_ms: int | None = None,
+    remote: tuple[str, int] = ("127.0.0.1", 0),
 ) -> Response:
-    """Send one request through the application, as the HTTP layer would."""
+    """Send one request through the application, as the HTTP layer would (from ``remote``)."""
     headers = {b"user-agent": user_agent.encode()}
     if form is not None:
         body = urlencode(form).encode()
@@ -157,6 +161,7 @@ def call(
         query=urlencode(params or {}).encode(),
         headers=headers,
         body=body,
+        remote=remote,
     )
     return app.handle(request, now_ms, WALL_EPOCH_MS + now_ms if wall_ms is None else wall_ms)
 

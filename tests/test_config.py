@@ -96,3 +96,16 @@ def test_push_setting_defaults_are_the_push_hub_defaults() -> None:
         config.give_up_ms,
     )
     assert settings.push_repeat_ms == config.repeat_ms
+    assert settings.push_to_client_ip == config.push_to_client_ip
+
+
+def test_push_to_client_ip_is_off_by_default_and_set_by_flag_or_file(tmp_path: Path) -> None:
+    from nacosfast.__main__ import _parser
+
+    assert load_settings(None, {}).push_to_client_ip is False
+    flags = vars(_parser().parse_args(["server", "--push-to-client-ip"]))
+    assert flags["push_to_client_ip"] is True
+    assert vars(_parser().parse_args(["server"]))["push_to_client_ip"] is None  # the file may decide
+    config = tmp_path / "nacosfast.toml"
+    config.write_text("push_to_client_ip = true\n")
+    assert load_settings(str(config), {}).push_to_client_ip is True

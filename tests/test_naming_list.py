@@ -292,8 +292,18 @@ def test_list_with_udp_port_subscribes_java_clients(app: NamingApp, push: Record
             "app": "shop",
             "tenant": "t1",
             "now_ms": 77,
+            "peer_ip": "127.0.0.1",
         }
     ]
+
+
+def test_list_subscription_carries_the_address_the_request_came_from(
+    app: NamingApp, push: RecordingPush
+) -> None:
+    query = {"serviceName": SERVICE, "udpPort": "53000", "clientIP": "10.1.1.1"}
+    assert call(app, "GET", "/v1/ns/instance/list", query, remote=("10.9.9.9", 41234)).status == 200
+    [subscription] = push.subscriptions
+    assert (subscription["client_ip"], subscription["peer_ip"]) == ("10.1.1.1", "10.9.9.9")
 
 
 def test_list_blank_client_ip_subscribes_loopback(app: NamingApp, push: RecordingPush) -> None:

@@ -373,12 +373,41 @@ def hub_app() -> tuple[NamingApp, PushHub]:
 def test_service_subscribers_from_the_push_table() -> None:
     app, hub = hub_app()
     hub.subscribe(
-        "public", "DEFAULT_GROUP@@orders", "", "10.0.0.9", 5000, "Nacos-Java-Client:v1.4.8", "shop", "", 0
+        "public",
+        "DEFAULT_GROUP@@orders",
+        "",
+        "10.0.0.9",
+        5000,
+        "Nacos-Java-Client:v1.4.8",
+        "shop",
+        "",
+        0,
+        peer_ip="10.0.0.9",
     )
     hub.subscribe(
-        "public", "DEFAULT_GROUP@@orders2", "", "10.0.0.8", 5001, "Nacos-Java-Client:v1.4.8", "", "", 0
+        "public",
+        "DEFAULT_GROUP@@orders2",
+        "",
+        "10.0.0.8",
+        5001,
+        "Nacos-Java-Client:v1.4.8",
+        "",
+        "",
+        0,
+        peer_ip="10.0.0.8",
     )
-    hub.subscribe("dev", "DEFAULT_GROUP@@orders", "", "10.0.0.7", 5002, "Nacos-Java-Client:v1.4.8", "", "", 0)
+    hub.subscribe(
+        "dev",
+        "DEFAULT_GROUP@@orders",
+        "",
+        "10.0.0.7",
+        5002,
+        "Nacos-Java-Client:v1.4.8",
+        "",
+        "",
+        0,
+        peer_ip="10.0.0.7",
+    )
     answer = json_body(call(app, "GET", "/v1/ns/service/subscribers", {"serviceName": "orders"}))
     assert answer["count"] == 2
     assert answer["subscribers"][0] == {

@@ -74,8 +74,12 @@ def sub(
     agent: str = JAVA_UA,
     service: str = SVC,
     namespace: str = NS,
+    peer: str | None = None,
 ) -> None:
-    hub.subscribe(namespace, service, clusters, ip, port, agent, "app", "tid", now)
+    """Subscribe ``ip:port``; the list request came from ``peer`` (default: ``ip`` itself)."""
+    hub.subscribe(
+        namespace, service, clusters, ip, port, agent, "app", "tid", now, peer_ip=ip if peer is None else peer
+    )
 
 
 def packet_json(datagram: Datagram) -> dict[str, Any]:
@@ -143,6 +147,36 @@ def test_subscribe_normalizes_the_target_ip(client_ip: str, target: str) -> None
     sub(hub, 0, ip=client_ip)
     [only] = hub.subscribers(NS, SVC)
     assert only.addr == (target, 40000)
+
+
+def test_packets_go_to_the_requesting_address_not_to_the_client_ip() -> None:
+    hub, _ = make_hub(coalesce_ms=0)
+    sub(hub, 0, ip="127.0.0.2", peer="127.0.0.1")  # a list naming clientIP=127.0.0.2, sent from .1
+    hub.service_changed(NS, SVC, 0)
+    [datagram] = hub.poll(0)
+    assert datagram.addr == ("127.0.0.1", 40000)
+    [only] = hub.subscribers(NS, SVC)
+    assert (only.to_json()["ip"], only.addr_str) == ("127.0.0.2", "127.0.0.2:40000")  # still its name
+    assert not hub.on_ack(ack(datagram.seq), "127.0.0.2", 40000, 1)  # only the pushed address acks
+    assert hub.on_ack(ack(datagram.seq), "127.0.0.1", 40000, 1)
+
+
+def test_the_same_client_ip_from_two_addresses_is_two_subscribers() -> None:
+    hub, _ = make_hub(coalesce_ms=0)
+    sub(hub, 0, ip="10.0.0.5", peer="127.0.0.1")
+    sub(hub, 0, ip="10.0.0.5", peer="127.0.0.3")  # cannot redirect the first one's packets
+    hub.service_changed(NS, SVC, 0)
+    assert sorted(datagram.addr for datagram in hub.poll(0)) == [("127.0.0.1", 40000), ("127.0.0.3", 40000)]
+
+
+def test_push_to_client_ip_sends_where_the_client_ip_says() -> None:
+    hub, _ = make_hub(coalesce_ms=0, push_to_client_ip=True)
+    sub(hub, 0, ip="127.0.0.2", peer="127.0.0.1")
+    sub(hub, 0, ip="127.0.0.2", peer="127.0.0.3")  # the same subscriber, as in Nacos
+    assert hub.subscriber_count == 1
+    hub.service_changed(NS, SVC, 0)
+    [datagram] = hub.poll(0)
+    assert datagram.addr == ("127.0.0.2", 40000)
 
 
 def test_subscribe_refuses_oversized_fields() -> None:

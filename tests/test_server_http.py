@@ -21,9 +21,15 @@ from nacosfast.limits import (
     REQUEST_HEAD_TIMEOUT_MS,
 )
 from nacosfast.server.http import Handler, HttpLimits, WaitDurable, serve_http, serve_stream
+from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS
 from nacosfast.wire.message import Request, Response
 
 # --- helpers ----------------------------------------------------------------------------------------------
+
+CLOSE_WITHIN_S = 5.0
+"""How soon a close the test expects must come (well below the idle timeout, which closes anyway)."""
+MEMORY_TEST_TIMEOUT_S = 30.0
+"""Bound on one memory-stream test (virtual seconds under ``autojump_clock``): a hang fails it."""
 
 
 class Answer:
@@ -73,15 +79,16 @@ class Reader:
     async def answer(self) -> Answer:
         return (await self.answers(1))[0]
 
-    async def closed(self) -> bool:
-        """Whether the server closed the stream (after any pending answers)."""
-        while not self.eof:
-            data = await self.stream.receive_some(65536)
-            if not data:
-                self.eof = True
-            else:
-                self.parser.feed_data(data)
-        return True
+    async def closed(self, within_s: float = CLOSE_WITHIN_S) -> bool:
+        """Whether the server closes the stream within ``within_s`` (after any pending answers)."""
+        with trio.move_on_after(within_s):
+            while not self.eof:
+                data = await self.stream.receive_some(65536)
+                if not data:
+                    self.eof = True
+                else:
+                    self.parser.feed_data(data)
+        return self.eof
 
 
 def echo(request: Request) -> Response:
@@ -100,13 +107,19 @@ async def durable_now(seq: int) -> None:
 
 @asynccontextmanager
 async def memory_server(
-    handler: Handler = echo, wait_durable: WaitDurable = durable_now, limits: HttpLimits | None = None
+    handler: Handler = echo,
+    wait_durable: WaitDurable = durable_now,
+    limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+    *,
+    timeout_s: float = MEMORY_TEST_TIMEOUT_S,
 ) -> AsyncIterator[tuple[trio.abc.Stream, Reader]]:
+    """``serve_stream`` over a memory stream; the whole ``async with`` body fails after ``timeout_s``."""
     client, server = trio.testing.memory_stream_pair()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(lambda: serve_stream(server, handler, wait_durable, limits=limits))
-        yield client, Reader(client)
-        nursery.cancel_scope.cancel()
+    with trio.fail_after(timeout_s):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lambda: serve_stream(server, handler, wait_durable, limits=limits))
+            yield client, Reader(client)
+            nursery.cancel_scope.cancel()
 
 
 GET = b"GET /a?x=1 HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -246,11 +259,11 @@ async def test_slowloris_head_times_out_with_408(autojump_clock: trio.testing.Mo
 async def test_idle_connection_is_closed_after_the_idle_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with memory_server() as (client, reader):
+    async with memory_server(timeout_s=2 * KEEPALIVE_IDLE_TIMEOUT_MS / 1000) as (client, reader):
         await client.send_all(GET)
         await reader.answer()
         start = trio.current_time()
-        assert await reader.closed()
+        assert await reader.closed(within_s=KEEPALIVE_IDLE_TIMEOUT_MS / 1000 + 1)
         assert reader.done == []  # closed without a word
         assert trio.current_time() - start == pytest.approx(KEEPALIVE_IDLE_TIMEOUT_MS / 1000, abs=0.01)
 
@@ -346,11 +359,39 @@ async def test_expect_100_continue_gets_an_interim_answer() -> None:
 
 async def test_cancelling_serve_stream_closes_the_stream() -> None:
     client, server = trio.testing.memory_stream_pair()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(serve_stream, server, echo, durable_now)
-        await trio.testing.wait_all_tasks_blocked()
-        nursery.cancel_scope.cancel()
-    assert await client.receive_some(10) == b""
+    with trio.fail_after(MEMORY_TEST_TIMEOUT_S):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_stream, server, echo, durable_now)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        assert await client.receive_some(10) == b""
+
+
+async def test_reader_sees_a_keep_alive_connection_stay_open_until_the_idle_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    idle_s = KEEPALIVE_IDLE_TIMEOUT_MS / 1000
+    async with memory_server(timeout_s=2 * idle_s) as (client, reader):
+        await client.send_all(GET)
+        assert (await reader.answer()).status == 200
+        assert not await reader.closed(within_s=idle_s - 1)  # open: ``closed`` can say so
+        assert await reader.closed(within_s=2)  # and then the idle timeout closes it
+
+
+async def test_a_hung_memory_stream_test_fails_instead_of_stalling(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def never(seq: int) -> None:
+        await trio.sleep_forever()
+
+    async def hung_test() -> None:
+        limits = HttpLimits(response_timeout_ms=10 * 60_000)
+        async with memory_server(durable_handler, never, limits, timeout_s=5) as (client, reader):
+            await client.send_all(b"POST /1 HTTP/1.1\r\n\r\n")
+            await reader.answer()  # never comes: the durable wait outlasts the test's bound
+
+    with pytest.raises(trio.TooSlowError):
+        await hung_test()
 
 
 # --- loopback sockets (real clock: autojump would jump past real I/O) ------------------------------------
@@ -358,7 +399,7 @@ async def test_cancelling_serve_stream_closes_the_stream() -> None:
 
 @asynccontextmanager
 async def socket_server(
-    handler: Handler = echo, wait_durable: WaitDurable = durable_now, limits: HttpLimits | None = None
+    handler: Handler = echo, wait_durable: WaitDurable = durable_now, limits: HttpLimits = DEFAULT_HTTP_LIMITS
 ) -> AsyncIterator[tuple[int, trio.CancelScope]]:
     async with trio.open_nursery() as nursery:
         port = await nursery.start(

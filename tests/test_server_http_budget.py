@@ -20,7 +20,7 @@ from tests.test_server_http import GET, Reader, connect, durable_now, echo
 
 BODY = 64 * 1024
 LIMITS = {"max_header_bytes": 1024, "max_body_bytes": BODY, "request_allowance_bytes": 1024}
-POOL = 2 * HttpLimits(max_buffered_bytes=10**9, **LIMITS).connection(("", 0), 0).max_need
+POOL = 2 * HttpLimits(max_buffered_bytes=10**9, **LIMITS).max_need
 """Room for two large uploads at once (a third waits), and for the worst-case request."""
 
 

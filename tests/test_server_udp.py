@@ -103,7 +103,9 @@ class Harness:
         return client
 
     def subscribe(self, port: int, *, agent: str = JAVA_UA, clusters: str = "") -> None:
-        self.hub.subscribe(NS, SVC, clusters, "127.0.0.1", port, agent, "app", "", now_ms())
+        self.hub.subscribe(
+            NS, SVC, clusters, "127.0.0.1", port, agent, "app", "", now_ms(), peer_ip="127.0.0.1"
+        )
 
     def change(self) -> float:
         self.hub.service_changed(NS, SVC, now_ms())
@@ -363,7 +365,7 @@ async def test_dual_stack_socket_pushes_to_ipv4_and_matches_its_acks(
     host, port = await nursery.start(server.run)
     assert host == "::"
     client = await UdpClient().open(nursery)
-    hub.subscribe(NS, SVC, "", "127.0.0.1", client.port, JAVA_UA, "", "", now_ms())
+    hub.subscribe(NS, SVC, "", "127.0.0.1", client.port, JAVA_UA, "", "", now_ms(), peer_ip="127.0.0.1")
     hub.service_changed(NS, SVC, now_ms())
     got = await client.next()
     assert got.source == ("127.0.0.1", port)
@@ -427,7 +429,7 @@ class FlakySocket(socket.socket):
 async def test_sender_waits_on_eagain_and_sorts_errors(autojump_clock: trio.testing.MockClock) -> None:
     hub = PushHub(FakeRender(), PushConfig(coalesce_ms=0))
     for port in (1, 2, 3, 4):
-        hub.subscribe(NS, SVC, "", "127.0.0.1", port, NODE_UA, "", "", 0)
+        hub.subscribe(NS, SVC, "", "127.0.0.1", port, NODE_UA, "", "", 0, peer_ip="127.0.0.1")
     hub.service_changed(NS, SVC, 0)
     batch = hub.poll(0)
     server = PushServer(hub, "127.0.0.1", 0)

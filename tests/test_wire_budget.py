@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from nacosfast.wire.budget import RequestBudget, Share
 from nacosfast.wire.http import HttpConnection
+from nacosfast.wire.http_limits import HttpLimits
 
 ALLOWANCE = 256
 MAX_HEADER = 512
@@ -16,7 +17,7 @@ MAX_READ = 1024
 
 
 def connection() -> HttpConnection:
-    return HttpConnection(max_header_bytes=MAX_HEADER, max_body_bytes=MAX_BODY)
+    return HttpConnection(limits=HttpLimits(max_header_bytes=MAX_HEADER, max_body_bytes=MAX_BODY))
 
 
 MAX_NEED = connection().max_need

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nacosfast.errors import BadRequest, NacosError
 from nacosfast.limits import MAX_BODY_BYTES, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, PARSER_FEED_SLICE_BYTES
-from nacosfast.wire.http import HttpConnection, encode_response, max_request_bytes, set_date
+from nacosfast.wire.http import HttpConnection, HttpDate, HttpLimits, encode_response, max_request_bytes
 from nacosfast.wire.message import ParamEncodingError, Request, Response, parse_form
 
 FORM = b"Content-Type: application/x-www-form-urlencoded\r\n"
@@ -245,7 +245,7 @@ def test_declared_body_over_the_limit_answers_413_before_it_arrives() -> None:
 
 
 def test_chunked_body_over_the_limit_answers_413() -> None:
-    conn = HttpConnection(max_body_bytes=1000)
+    conn = HttpConnection(limits=HttpLimits(max_body_bytes=1000))
     conn.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
     for _ in range(5):
         conn.feed(b"1f4\r\n" + b"x" * 500 + b"\r\n")
@@ -254,7 +254,7 @@ def test_chunked_body_over_the_limit_answers_413() -> None:
 
 
 def test_body_at_the_limit_is_accepted() -> None:
-    conn = HttpConnection(max_body_bytes=1000)
+    conn = HttpConnection(limits=HttpLimits(max_body_bytes=1000))
     request = one(b"POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000, conn)
     assert len(request.body) == 1000
 
@@ -341,7 +341,7 @@ def test_buffered_need_and_remaining_follow_a_request_with_a_declared_length() -
 
 
 def test_a_chunked_body_may_need_up_to_the_body_limit() -> None:
-    conn = HttpConnection(max_body_bytes=1000)
+    conn = HttpConnection(limits=HttpLimits(max_body_bytes=1000))
     conn.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
     assert conn.remaining == -1
     assert conn.need - conn.buffered == 1000 - 5
@@ -435,7 +435,7 @@ def test_nothing_of_a_request_stays_with_the_connection_once_it_is_complete_or_r
         assert [r.body for r in requests] == [body]
         del requests
     assert held[0] < 32 * 1024
-    refused = HttpConnection(max_body_bytes=len(body) - 1)
+    refused = HttpConnection(limits=HttpLimits(max_body_bytes=len(body) - 1))
     refused.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
     with allocated() as held:
         for start in range(0, len(body), 4096):
@@ -446,7 +446,9 @@ def test_nothing_of_a_request_stays_with_the_connection_once_it_is_complete_or_r
 
 
 def test_timeouts_head_then_request_then_idle() -> None:
-    conn = HttpConnection(now_ms=1000, head_timeout_ms=10, request_timeout_ms=30, idle_timeout_ms=60)
+    conn = HttpConnection(
+        limits=HttpLimits(head_timeout_ms=10, request_timeout_ms=30, idle_timeout_ms=60), now_ms=1000
+    )
     assert conn.deadline_ms == 1060
     assert conn.timeout_response() is None
     conn.feed(b"POST / HTTP/1.1\r\n", now_ms=2000)
@@ -467,7 +469,6 @@ def test_timeouts_head_then_request_then_idle() -> None:
 
 
 def test_encode_response_shapes() -> None:
-    set_date("")
     assert encode_response(Response(), keep_alive=True) == (
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: 2\r\n\r\nok"
     )
@@ -485,14 +486,28 @@ def test_encode_response_shapes() -> None:
     assert encode_response(Response(status=299), keep_alive=True).startswith(b"HTTP/1.1 299 Unknown\r\n")
 
 
-def test_set_date_adds_the_date_header() -> None:
-    set_date("Sun, 06 Nov 1994 08:49:37 GMT")
-    try:
-        parsed = Parsed(encode_response(Response(), keep_alive=True))
+def test_http_date_is_the_date_header_of_the_connections_that_share_it() -> None:
+    date = HttpDate()
+    first, second = HttpConnection(date=date), HttpConnection(date=date)
+    request = first.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")[0]
+    assert b"date" not in Parsed(first.respond(request, Response())).headers  # not refreshed yet
+    date.refresh(784_111_777_999)
+    for conn in (first, second):
+        parsed = Parsed(conn.respond(request, Response()))
         assert parsed.headers[b"date"] == b"Sun, 06 Nov 1994 08:49:37 GMT"
         assert parsed.body == b"ok"
-    finally:
-        set_date("")
+    other = HttpConnection(date=HttpDate())  # another server's connections: their own Date
+    assert b"date" not in Parsed(other.respond(request, Response())).headers
+
+
+def test_http_date_changes_with_the_second() -> None:
+    date = HttpDate()
+    date.refresh(784_111_777_000)
+    line = date.line
+    date.refresh(784_111_777_999)
+    assert date.line is line  # same second: not formatted again
+    date.refresh(784_111_778_000)
+    assert date.line == b"Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n"
 
 
 # --- parameters ---------------------------------------------------------------------------------------

@@ -436,6 +436,7 @@ def _serve_list(ctx: Context, query: _ListQuery) -> Response:
             query.app,
             query.tenant,
             ctx.now_ms,
+            peer_ip=ctx.request.remote[0],
         )
         cache_millis = switches.defaultPushCacheMillis
     body = render_list(

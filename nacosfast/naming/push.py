@@ -8,7 +8,10 @@ acks back through :meth:`PushHub.on_ack`.
 How a change reaches a client:
 
 1. ``instance/list`` with ``udpPort > 0`` calls :meth:`PushHub.subscribe`, which adds or refreshes the
-   subscriber ``clientIP:udpPort`` of (namespace, service, clusters, agent). A subscriber that has not
+   subscriber ``clientIP:udpPort`` of (namespace, service, clusters, agent). Packets go to ``udpPort``
+   at the address the list request came from (``peer_ip``); ``clientIP`` names the subscriber but does
+   not aim packets, so nobody can point pushes at a third party — unless ``push_to_client_ip`` is set
+   (Nacos's behaviour, for clients behind address-rewriting proxies). A subscriber that has not
    polled for more than ``zombie_ms`` (10 s, strict ``>``) is a zombie: skipped and later swept.
 2. A write calls :meth:`PushHub.service_changed`, which only marks the service dirty (O(1)).
 3. ``coalesce_ms`` later, :meth:`PushHub.poll` renders the list for every live subscriber and emits one
@@ -118,6 +121,9 @@ class PushConfig:
     max_dirty_services: int = PUSH_MAX_DIRTY_SERVICES
     max_field_length: int = PUSH_MAX_FIELD_LENGTH
     first_seq: int = 1
+    push_to_client_ip: bool = False
+    """Send packets to the ``clientIP`` a subscriber names (Nacos) instead of the address its list
+    request came from. Lets anyone who can list aim pushes at any host: only behind a trusted proxy."""
 
     def __post_init__(self) -> None:
         for name in ("coalesce_ms", "retry_ms", "repeat_ms", "zombie_ms", "gzip_min_bytes"):
@@ -133,7 +139,8 @@ class PushConfig:
 
 
 class Subscriber:
-    """One push target: ``ip:port`` for (namespace, service, clusters, agent)."""
+    """One push subscriber ``ip:port`` of (namespace, service, clusters, agent); its packets go to
+    ``addr`` (``target:port``; the target is ``ip`` unless the subscription came from elsewhere)."""
 
     __slots__ = (
         "addr",
@@ -162,14 +169,15 @@ class Subscriber:
         app: str,
         tenant: str,
         now_ms: int,
-        key: tuple[str, str, int, str],
+        key: tuple[str, str, int, str, str],
+        target: str = "",
     ) -> None:
         self.namespace = namespace
         self.service = service
         self.clusters = clusters
         self.ip = ip
         self.port = port
-        self.addr = (ip, port)
+        self.addr = (target or ip, port)
         self.agent = agent
         self.app = app
         self.tenant = tenant
@@ -208,7 +216,7 @@ class _Packet:
         self.sub = sub
         self.seq = seq
         self.payload = payload
-        self.key = (sub.ip, sub.port, seq)
+        self.key = (sub.addr[0], sub.port, seq)
         self.first_ms = now_ms
         self.last_sent_ms = now_ms
         self.due_ms = now_ms
@@ -318,7 +326,7 @@ class PushHub:
     def __init__(self, render: Render, config: PushConfig | None = None) -> None:
         self._render = render
         self.config = config or PushConfig()
-        self._services: dict[tuple[str, str], dict[tuple[str, str, int, str], Subscriber]] = {}
+        self._services: dict[tuple[str, str], dict[tuple[str, str, int, str, str], Subscriber]] = {}
         # Every subscriber, oldest poll first: zombies are swept from the front in O(swept).
         self._by_age: OrderedDict[Subscriber, None] = OrderedDict()
         # Dirty services → when to push. The window is constant, so insertion order is due order.
@@ -352,13 +360,18 @@ class PushHub:
         app: str,
         tenant: str,
         now_ms: int,
+        *,
+        peer_ip: str,
     ) -> None:
         """Add or refresh the subscriber ``client_ip:udp_port`` (from ``instance/list``, O(1)).
 
-        Refused (counted in ``subscribe_rejected``, the client simply polls) for a port outside
-        1..65535, a host name instead of an IP, over-long fields, or a full table.
+        ``peer_ip`` is the address the list request came from: packets go there (to ``udp_port``),
+        or to ``client_ip`` when ``config.push_to_client_ip`` is set. Refused (counted in
+        ``subscribe_rejected``, the client simply polls) for a port outside 1..65535, a host name
+        instead of an IP, over-long fields, or a full table.
         """
-        key = (clusters, client_ip, udp_port, agent)
+        aimed = self.config.push_to_client_ip
+        key = (clusters, client_ip, udp_port, agent, "" if aimed else peer_ip)
         subs = self._services.get((namespace, service))
         if subs is not None:
             sub = subs.get(key)
@@ -371,7 +384,8 @@ class PushHub:
         self._first_use(now_ms)
         limit = self.config.max_field_length
         ip = _normalize_ip(client_ip) if 0 < udp_port <= 65535 else None
-        if ip is None or max(len(clusters), len(agent), len(app), len(tenant)) > limit:
+        target = ip if aimed else _normalize_ip(peer_ip)
+        if ip is None or target is None or max(len(clusters), len(agent), len(app), len(tenant)) > limit:
             self._stats["subscribe_rejected"] += 1
             log.debug("push: refused subscriber %r:%r for %s##%s", client_ip, udp_port, namespace, service)
             return
@@ -382,7 +396,7 @@ class PushHub:
                 log.debug("push: subscriber table full, refused %s:%d", ip, udp_port)
                 return
             subs = self._services.get((namespace, service))  # the sweep may have dropped it
-        sub = Subscriber(namespace, service, clusters, ip, udp_port, agent, app, tenant, now_ms, key)
+        sub = Subscriber(namespace, service, clusters, ip, udp_port, agent, app, tenant, now_ms, key, target)
         if subs is None:
             subs = self._services[(namespace, service)] = {}
         subs[key] = sub

@@ -35,7 +35,12 @@ class PushSink(Protocol):
         app: str,
         tenant: str,
         now_ms: int,
-    ) -> None: ...
+        *,
+        peer_ip: str,
+    ) -> None:
+        """Add or refresh a subscriber; ``peer_ip`` is where its list request came from."""
+        ...
+
     def service_changed(self, namespace: str, service: str, now_ms: int) -> None: ...
     def subscribers(self, namespace: str, service: str) -> Sequence[SubscriberView]: ...
     def subscribers_fuzzy(self, namespace: str, service: str) -> Sequence[SubscriberView]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
 from nacosfast.config import Settings
+from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.node import build_state
@@ -47,6 +49,7 @@ async def serve(
             retry_ms=settings.push_retry_ms,
             give_up_ms=settings.push_give_up_ms,
             repeat_ms=settings.push_repeat_ms,
+            push_to_client_ip=settings.push_to_client_ip,
         )
         state = build_state(
             durability,
@@ -93,7 +96,29 @@ async def serve(
             task_status.started(RunningServer(http_port, push_address))
             nursery.start_soon(_stop_on_signal, http_scope)
     finally:
-        store.close()
+        await close_store(store)
+
+
+class Closable(Protocol):
+    """What ``close_store`` needs of a store."""
+
+    def close(self) -> None:
+        """Flush and close; may block on the disk."""
+        ...
+
+
+async def close_store(store: Closable, timeout_ms: int = STORE_CLOSE_TIMEOUT_MS) -> bool:
+    """Close ``store`` in a worker thread, never blocking the event loop, waiting at most ``timeout_ms``.
+
+    Runs shielded (it is called while the node is being cancelled). True once closed; False when the
+    bound passed first (a hung disk): the thread is abandoned and the node stops anyway. An error
+    from ``close`` is raised.
+    """
+    with trio.CancelScope(shield=True), trio.move_on_after(timeout_ms / 1000):
+        await trio.to_thread.run_sync(store.close, abandon_on_cancel=True)
+        return True
+    log.error("closing the data log took more than %d ms (a hung disk?); stopping without it", timeout_ms)
+    return False
 
 
 async def _stop_on_signal(http_scope: trio.CancelScope) -> None:

@@ -1,9 +1,10 @@
 """UDP push shell: one socket, an ack receiver and a sender task driving ``PushHub`` (spec §7).
 
 The sender sends from a plain non-blocking socket and waits for writability only on ``EAGAIN``
-(perf-notes: ~477k datagrams/s against ~49k through ``trio.socket.sendto``). Everything about what
-to send and when lives in :class:`nacosfast.naming.push.PushHub`; this module only moves bytes and
-reads the monotonic clock (``trio.current_time``, the clock the application uses for ``now_ms``).
+(~477k datagrams/s against ~49k through ``trio.socket.sendto``; ``docs/architecture.md``).
+Everything about what to send and when lives in :class:`nacosfast.naming.push.PushHub`; this module
+only moves bytes and reads the monotonic clock (``trio.current_time``, the clock the application
+uses for ``now_ms``).
 """
 
 from __future__ import annotations

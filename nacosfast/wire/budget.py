@@ -24,9 +24,10 @@ reservation keeps covering them until it does). Invariants, checked by tests/tes
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from nacosfast.wire.http import HttpConnection
+if TYPE_CHECKING:
+    from nacosfast.wire.http import HttpConnection
 
 __all__ = ["RequestBudget", "Share"]
 

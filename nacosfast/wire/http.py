@@ -11,9 +11,12 @@ how many bytes its unfinished request holds (``buffered``) and how many it may c
 A request's pieces are kept in one buffer each (URL, body), so many tiny pieces cost no more than
 their bytes, and nothing of a request stays referenced once it is complete or refused.
 
+The module holds no state: the limits are an immutable ``HttpLimits`` and the ``Date`` line comes from
+an ``HttpDate`` that the server owns and refreshes, shared by its connections.
+
 Use::
 
-    conn = HttpConnection(remote)
+    conn = HttpConnection(remote, limits, now_ms=now_ms, date=server_date)
     for request in conn.feed(data, now_ms):
         send(conn.respond(request, handler(request)))
         if conn.closing: break           # a response said ``Connection: close``
@@ -25,23 +28,17 @@ Use::
 from __future__ import annotations
 
 import re
+from email.utils import formatdate
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpRequestParser
 
-from nacosfast.limits import (
-    KEEPALIVE_IDLE_TIMEOUT_MS,
-    MAX_BODY_BYTES,
-    MAX_HEADER_BYTES,
-    MAX_HEADER_FIELDS,
-    PARSER_FEED_SLICE_BYTES,
-    REQUEST_HEAD_TIMEOUT_MS,
-    REQUEST_TIMEOUT_MS,
-)
+from nacosfast.limits import PARSER_FEED_SLICE_BYTES
+from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS, HttpLimits, max_request_bytes
 from nacosfast.wire.message import REASON_PHRASES, TEXT_PLAIN, Request, Response
 
-__all__ = ["HttpConnection", "encode_response", "max_request_bytes", "set_date"]
+__all__ = ["HttpConnection", "HttpDate", "HttpLimits", "encode_response", "max_request_bytes"]
 
 _STATUS_LINES: Final = {
     status: f"HTTP/1.1 {status} {reason}\r\n".encode("ascii") for status, reason in REASON_PHRASES.items()
@@ -56,26 +53,44 @@ _NO_HEADERS: Final[dict[bytes, bytes]] = {}
 _NO_REQUESTS: Final[list[Request]] = []
 """Held between feeds instead of the last feed's requests (parser callbacks only run inside ``feed``)."""
 
-_date_line = b""
-"""``Date: ...\\r\\n``, refreshed by the server shell (``set_date``) about once a second."""
 
+class HttpDate:
+    """The ``Date`` header line of one server's responses, owned by that server's shell.
 
-def set_date(http_date: str) -> None:
-    """Set the ``Date`` value every response carries, e.g. ``Sun, 06 Nov 1994 08:49:37 GMT``.
-
-    The server shell refreshes it about once a second; until it is set, responses have no ``Date``.
+    The shell calls ``refresh(wall_ms)`` about once a second (it re-formats only when the second
+    changed); every connection of the server holds the same ``HttpDate`` and reads ``line``. Until
+    the first refresh, responses carry no ``Date``.
     """
-    global _date_line  # noqa: PLW0603 -- one shared cache, refreshed by the shell's ticker
-    _date_line = b"Date: " + http_date.encode("ascii") + b"\r\n" if http_date else b""
+
+    __slots__ = ("_second", "line")
+
+    def __init__(self) -> None:
+        self.line = b""
+        """``Date: <IMF-fixdate>\\r\\n``, or b"" before the first refresh."""
+        self._second = -1
+
+    def refresh(self, wall_ms: int) -> None:
+        """Show the wall time ``wall_ms`` (milliseconds since the epoch), to the second."""
+        second = wall_ms // 1000
+        if second != self._second:
+            self._second = second
+            self.line = b"Date: " + formatdate(second, usegmt=True).encode("ascii") + b"\r\n"
 
 
 def encode_response(
-    response: Response, keep_alive: bool, *, keep_alive_header: bool = False, head: bool = False
+    response: Response,
+    keep_alive: bool,
+    *,
+    keep_alive_header: bool = False,
+    head: bool = False,
+    date_line: bytes = b"",
 ) -> bytes:
-    """Serialize one response: status line, ``Content-Type``, ``Content-Length``, extra headers, body.
+    """Serialize one response: status line, ``Date``, ``Content-Type``, ``Content-Length``, extra
+    headers, body.
 
     ``keep_alive`` False adds ``Connection: close``; ``keep_alive_header`` adds ``Connection:
     keep-alive`` (for HTTP/1.0 clients that asked for it). ``head`` leaves the body out.
+    ``date_line`` is ``HttpDate.line`` (empty: no ``Date``).
     """
     status = response.status
     status_line = _STATUS_LINES.get(status)
@@ -88,21 +103,16 @@ def encode_response(
         connection = b"Connection: close\r\n"
     extra = b"".join([b"%s: %s\r\n" % pair for pair in response.headers]) if response.headers else b""
     if status < 200 or status in (204, 304):
-        return b"%s%s%s%s\r\n" % (status_line, _date_line, connection, extra)
+        return b"%s%s%s%s\r\n" % (status_line, date_line, connection, extra)
     return b"%s%sContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n%s" % (
         status_line,
-        _date_line,
+        date_line,
         response.content_type,
         len(body),
         connection,
         extra,
         b"" if head else body,
     )
-
-
-def max_request_bytes(max_header_bytes: int, max_body_bytes: int) -> int:
-    """The most ``HttpConnection.buffered`` can reach for one request under these limits."""
-    return max_header_bytes + 2 * PARSER_FEED_SLICE_BYTES + max_body_bytes
 
 
 def _error(status: int, message: str) -> Response:
@@ -133,6 +143,7 @@ class HttpConnection:
         "_body",
         "_body_bytes",
         "_content_length",
+        "_date",
         "_expect_continue",
         "_head_bytes",
         "_head_fed",
@@ -141,13 +152,9 @@ class HttpConnection:
         "_in_message",
         "_interim",
         "_keep_alive",
-        "_max_body_bytes",
-        "_max_header_bytes",
-        "_max_header_fields",
         "_now_ms",
         "_parser",
         "_ready",
-        "_request_timeout_ms",
         "_since_ms",
         "_stop",
         "_url",
@@ -155,8 +162,7 @@ class HttpConnection:
         "closing",
         "discarded_input",
         "error",
-        "head_timeout_ms",
-        "idle_timeout_ms",
+        "limits",
         "max_need",
         "need",
         "remaining",
@@ -166,23 +172,16 @@ class HttpConnection:
     def __init__(
         self,
         remote: tuple[str, int] = ("127.0.0.1", 0),
+        limits: HttpLimits = DEFAULT_HTTP_LIMITS,
         *,
         now_ms: int = 0,
-        max_header_bytes: int = MAX_HEADER_BYTES,
-        max_body_bytes: int = MAX_BODY_BYTES,
-        head_timeout_ms: int = REQUEST_HEAD_TIMEOUT_MS,
-        request_timeout_ms: int = REQUEST_TIMEOUT_MS,
-        idle_timeout_ms: int = KEEPALIVE_IDLE_TIMEOUT_MS,
-        max_header_fields: int = MAX_HEADER_FIELDS,
+        date: HttpDate | None = None,
     ) -> None:
         self.remote = remote
-        self._max_header_bytes = max_header_bytes
-        self._max_header_fields = max_header_fields
-        self._max_body_bytes = max_body_bytes
-        self.max_need = max_request_bytes(max_header_bytes, max_body_bytes)
-        self.head_timeout_ms = head_timeout_ms
-        self._request_timeout_ms = request_timeout_ms
-        self.idle_timeout_ms = idle_timeout_ms
+        self.limits = limits
+        """The sizes and timeouts this connection enforces (shared, immutable)."""
+        self.max_need = limits.max_need
+        self._date = date or HttpDate()
         self._parser = HttpRequestParser(self)
         self._ready = _NO_REQUESTS
         self._now_ms = now_ms
@@ -261,13 +260,14 @@ class HttpConnection:
             keep_alive,
             keep_alive_header=keep_alive and request.headers.get(b"connection") is not None,
             head=request.method == "HEAD",
+            date_line=self._date.line,
         )
 
     def respond_error(self) -> bytes:
         """Encode ``error`` (with ``Connection: close``) and mark the connection closing."""
         self.closing = True
         assert self.error is not None
-        return encode_response(self.error, keep_alive=False)
+        return encode_response(self.error, keep_alive=False, date_line=self._date.line)
 
     def end_of_batch(self, answered_all: bool) -> list[bytes]:
         """What follows the answers to one batch of requests: the error answer when every request
@@ -299,9 +299,9 @@ class HttpConnection:
     def deadline_ms(self) -> int:
         """When to give up on this connection: the head or request deadline, else the idle deadline."""
         if self._in_message:
-            timeout = self._request_timeout_ms if self._headers_done else self.head_timeout_ms
+            timeout = self.limits.request_timeout_ms if self._headers_done else self.limits.head_timeout_ms
             return self._since_ms + timeout
-        return self._since_ms + self.idle_timeout_ms
+        return self._since_ms + self.limits.idle_timeout_ms
 
     @property
     def quiet_since_ms(self) -> int:
@@ -316,6 +316,13 @@ class HttpConnection:
         if self._in_message:
             return _error(408, "request not received in time")
         return None
+
+    def respond_timeout(self) -> bytes:
+        """``timeout_response()`` encoded (with ``Connection: close``), or b"" when idle."""
+        response = self.timeout_response()
+        if response is None:
+            return b""
+        return encode_response(response, keep_alive=False, date_line=self._date.line)
 
     def mark_idle(self, now_ms: int) -> None:
         """Restart the idle clock (the shell calls this after it has sent its answers)."""
@@ -334,7 +341,7 @@ class HttpConnection:
                 self.need = head + length
                 self.remaining = length - self._body_bytes
             else:  # chunked: up to the body limit
-                self.need = head + self._max_body_bytes
+                self.need = head + self.limits.max_body_bytes
                 self.remaining = -1
         else:
             held = self._head_fed  # everything fed since the slice the request began in
@@ -361,8 +368,8 @@ class HttpConnection:
     def _check_head_fed(self, length: int) -> None:
         # An upper bound of the unfinished head: everything fed since the slice it began in.
         self._head_fed += length
-        if self._head_fed > self._max_header_bytes + PARSER_FEED_SLICE_BYTES:
-            self._fail(431, f"request header fields too large (limit {self._max_header_bytes} bytes)")
+        if self._head_fed > self.limits.max_header_bytes + PARSER_FEED_SLICE_BYTES:
+            self._fail(431, f"request header fields too large (limit {self.limits.max_header_bytes} bytes)")
 
     def _fail(self, status: int, message: str) -> None:
         self.discarded_input = True
@@ -399,8 +406,8 @@ class HttpConnection:
     def on_url(self, url: bytes) -> None:
         """Parser callback: (part of) the request target."""
         self._head_bytes += len(url)
-        if self._head_bytes > self._max_header_bytes:  # without headers, on_header never checks
-            self._fail(431, f"request header fields too large (limit {self._max_header_bytes} bytes)")
+        if self._head_bytes > self.limits.max_header_bytes:  # without headers, on_header never checks
+            self._fail(431, f"request header fields too large (limit {self.limits.max_header_bytes} bytes)")
             raise _Rejected
         current = self._url
         if not current:
@@ -413,14 +420,14 @@ class HttpConnection:
     def on_header(self, name: bytes, value: bytes) -> None:
         """Parser callback: one complete header field; the first of repeated names wins."""
         self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self._max_header_bytes:
-            self._fail(431, f"request header fields too large (limit {self._max_header_bytes} bytes)")
+        if self._head_bytes > self.limits.max_header_bytes:
+            self._fail(431, f"request header fields too large (limit {self.limits.max_header_bytes} bytes)")
             raise _Rejected
         name = name.lower()
         headers = self._headers
         if name not in headers:
-            if len(headers) >= self._max_header_fields:
-                self._fail(431, f"too many header fields (limit {self._max_header_fields})")
+            if len(headers) >= self.limits.max_header_fields:
+                self._fail(431, f"too many header fields (limit {self.limits.max_header_fields})")
                 raise _Rejected
             headers[name] = value.rstrip(_OWS)
 
@@ -433,8 +440,8 @@ class HttpConnection:
         length = headers.get(b"content-length")
         if length is not None:
             self._content_length = declared = int(length)  # llhttp validated the digits
-            if declared > self._max_body_bytes:
-                self._fail(413, f"request body too large (limit {self._max_body_bytes} bytes)")
+            if declared > self.limits.max_body_bytes:
+                self._fail(413, f"request body too large (limit {self.limits.max_body_bytes} bytes)")
                 raise _Rejected
         else:
             self._content_length = -1
@@ -454,8 +461,8 @@ class HttpConnection:
     def on_body(self, body: bytes) -> None:
         """Parser callback: a piece of the (de-chunked) body."""
         self._body_bytes += len(body)
-        if self._body_bytes > self._max_body_bytes:
-            self._fail(413, f"request body too large (limit {self._max_body_bytes} bytes)")
+        if self._body_bytes > self.limits.max_body_bytes:
+            self._fail(413, f"request body too large (limit {self.limits.max_body_bytes} bytes)")
             raise _Rejected
         current = self._body
         if not current:
