@@ -223,8 +223,10 @@ MAX_HEALTH_CHECKER_BYTES: Final = 8 * 1024
 MAX_SWITCH_VALUE_BYTES: Final = 64 * 1024
 """The ``value`` of ``PUT /operator/switches`` (``batch`` is a whole SwitchDomain JSON)."""
 HOST_FIGURES_PERIOD_MS: Final = 1_000
-"""``/operator/metrics`` reads cpu/load/memory from ``/proc`` at most this often (the reads cost more
-than the rest of the answer, and a CPU fraction over less than a second is mostly noise)."""
+"""The server samples cpu/load/memory from ``/proc`` this often for ``/operator/metrics`` (a CPU fraction
+over less than a second is mostly noise)."""
+MAX_LOG_NAME_LENGTH: Final = 256
+"""``logName`` of ``PUT /operator/log``; nacosfast's logger names are under 40 characters."""
 MIN_PUSH_CACHE_MILLIS: Final = 10_000
 """Nacos's floor for ``pushCacheMillis``: push subscribers expire after this, clients poll at it."""
 MIN_DEFAULT_CACHE_MILLIS: Final = 1_000

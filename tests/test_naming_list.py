@@ -365,13 +365,11 @@ def test_srv_ipxt_requires_dom(app: NamingApp) -> None:
 
 
 def test_list_memo_serves_repeated_queries_like_fresh_ones(app: NamingApp) -> None:
-    from nacosfast.naming import instances
-
-    instances._list_queries.clear()
+    memo = app.state.memos.list_queries
     call(app, "POST", "/v1/ns/instance", {"serviceName": "memo", "ip": "10.9.0.1", "port": "80"})
     query = {"serviceName": "memo", "healthyOnly": "false", "clusters": ""}
     first = json_body(call(app, "GET", "/v1/ns/instance/list", query))
-    assert len(instances._list_queries) == 1
+    assert len(memo) == 1
     call(app, "POST", "/v1/ns/instance", {"serviceName": "memo", "ip": "10.9.0.2", "port": "80"})
     second = json_body(call(app, "GET", "/v1/ns/instance/list", query))
     assert [h["ip"] for h in first["hosts"]] == ["10.9.0.1"]
@@ -380,42 +378,34 @@ def test_list_memo_serves_repeated_queries_like_fresh_ones(app: NamingApp) -> No
 
 
 def test_list_memo_keeps_no_invalid_query(app: NamingApp) -> None:
-    from nacosfast.naming import instances
-
-    instances._list_queries.clear()
+    memo = app.state.memos.list_queries
     for _ in range(2):
         response = call(app, "GET", "/v1/ns/instance/list", {"serviceName": "bad#name"})
         assert response.status == 400
-    assert instances._list_queries == {}
+    assert len(memo) == 0
 
 
 def test_list_memo_ignores_form_bodies(app: NamingApp) -> None:
     """Parameters in a form body are not part of the memo key, so such requests are never memoized."""
-    from nacosfast.naming import instances
-
-    instances._list_queries.clear()
+    memo = app.state.memos.list_queries
     for service in ("form-a", "form-b"):
         call(app, "POST", "/v1/ns/instance", {"serviceName": service, "ip": "10.9.1.1", "port": "80"})
         answer = json_body(call(app, "GET", "/v1/ns/instance/list", form={"serviceName": service}))
         assert answer["name"] == f"DEFAULT_GROUP@@{service}"
-    assert instances._list_queries == {}
+    assert len(memo) == 0
 
 
 def test_list_memo_is_bounded(app: NamingApp) -> None:
     from nacosfast.limits import MAX_LIST_QUERY_MEMO
-    from nacosfast.naming import instances
 
-    instances._list_queries.clear()
+    memo = app.state.memos.list_queries
     for number in range(MAX_LIST_QUERY_MEMO + 10):
         call(app, "GET", "/v1/ns/instance/list", {"serviceName": f"svc{number}"})
-        assert len(instances._list_queries) <= MAX_LIST_QUERY_MEMO
-    assert len(instances._list_queries) == 10
+        assert len(memo) <= MAX_LIST_QUERY_MEMO
+    assert len(memo) == 10
 
 
 def test_list_memo_still_refreshes_the_push_subscription(app: NamingApp, push: RecordingPush) -> None:
-    from nacosfast.naming import instances
-
-    instances._list_queries.clear()
     query = {"serviceName": "DEFAULT_GROUP@@sub", "udpPort": "40001", "clientIP": "127.0.0.9"}
     for now_ms in (0, 5_000):
         assert (

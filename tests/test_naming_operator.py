@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nacosfast.errors import Unavailable
+from nacosfast.limits import MAX_LOG_NAME_LENGTH
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.journal import replay
-from nacosfast.naming.operator import CpuSampler, HostFigures, memory_used
 from nacosfast.naming.push import PushHub
-from nacosfast.naming.state import NamingState
+from nacosfast.naming.state import HostFigures, NamingState
 from nacosfast.naming.switches import Switches
 from tests.naming_helpers import MemoryJournal, RecordingPush, call, json_body, member_json, node_app
 
@@ -239,9 +238,13 @@ def test_operator_metrics_reports_up_and_counts(app: NamingApp) -> None:
     assert (answer["serviceCount"], answer["instanceCount"]) == (2, 2)
     assert (answer["responsibleServiceCount"], answer["responsibleInstanceCount"]) == (2, 2)
     assert answer["raftNotifyTaskCount"] == 0
-    for key in ("cpu", "load", "mem"):
-        assert isinstance(answer[key], float)
-        assert answer[key] >= 0.0
+    assert (answer["cpu"], answer["load"], answer["mem"]) == (0.0, 0.0, 0.0)  # not sampled yet
+
+
+def test_operator_metrics_shows_the_host_figures_the_server_passed_in(app: NamingApp) -> None:
+    app.state.host = HostFigures(cpu=0.25, load=1.5, mem=0.75)
+    answer = json_body(call(app, "GET", "/v1/ns/operator/metrics"))
+    assert (answer["cpu"], answer["load"], answer["mem"]) == (0.25, 1.5, 0.75)
 
 
 def test_operator_metrics_status_follows_the_override(app: NamingApp) -> None:
@@ -296,7 +299,7 @@ def test_operator_push_state_passes_detail_and_reset_to_push(app: NamingApp) -> 
 
 @pytest.fixture
 def restore_levels() -> Iterator[None]:
-    names = ["nacosfast.naming.push", "nacosfast.server.http"]
+    names = ["nacosfast.push", "nacosfast.naming.expiry"]
     saved = {name: logging.getLogger(name).level for name in names}
     yield
     for name, level in saved.items():
@@ -307,9 +310,12 @@ def restore_levels() -> Iterator[None]:
 def test_operator_log_sets_a_logger_level(app: NamingApp) -> None:
     response = call(app, "PUT", "/v1/ns/operator/log", {"logName": "naming-push", "logLevel": "warn"})
     assert (response.status, response.body) == (200, b"ok")
-    assert logging.getLogger("nacosfast.naming.push").level == logging.WARNING
-    call(app, "PUT", "/v1/ns/operator/log", {"logName": "nacosfast.server.http", "logLevel": "DEBUG"})
-    assert logging.getLogger("nacosfast.server.http").level == logging.DEBUG
+    assert logging.getLogger("nacosfast.push").level == logging.WARNING  # the push module's logger
+    response = call(
+        app, "PUT", "/v1/ns/operator/log", {"logName": "nacosfast.naming.expiry", "logLevel": "DEBUG"}
+    )
+    assert (response.status, response.body) == (200, b"ok")
+    assert logging.getLogger("nacosfast.naming.expiry").level == logging.DEBUG
 
 
 @pytest.mark.parametrize(
@@ -318,30 +324,30 @@ def test_operator_log_sets_a_logger_level(app: NamingApp) -> None:
         {"logName": "root", "logLevel": "INFO"},
         {"logName": "naming-push", "logLevel": "LOUD"},
         {"logName": "x"},
+        {"logName": "nacosfast.no.such.logger", "logLevel": "INFO"},
     ],
 )
 def test_operator_log_refuses_unknown_names_and_levels(app: NamingApp, params: dict[str, str]) -> None:
     assert call(app, "PUT", "/v1/ns/operator/log", params).status == 400
 
 
-# --- host figures ---------------------------------------------------------------------------------------
+def test_operator_log_creates_no_logger_for_names_it_does_not_know(app: NamingApp) -> None:
+    """Issue 8: every distinct ``logName`` (and each dotted prefix) used to be kept by ``logging``."""
+    loggers = logging.Logger.manager.loggerDict
+    before = len(loggers)
+    for number in range(1_000):
+        name = f"nacosfast.probe{number}.{'x.' * (number % 7)}leaf"
+        response = call(app, "PUT", "/v1/ns/operator/log", {"logName": name, "logLevel": "INFO"})
+        assert (response.status, response.body[:36]) == (400, b"caused: unknown logName: nacosfast.p")
+    assert len(loggers) == before
 
 
-def test_operator_cpu_sampler_reads_deltas(tmp_path: Path) -> None:
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n")
-    sampler = CpuSampler(str(stat))
-    assert sampler.sample() == pytest.approx(0.2)
-    stat.write_text("cpu  150 0 150 800 100 0 0 0 0 0\n")
-    assert sampler.sample() == pytest.approx(0.5)
-    assert CpuSampler(str(tmp_path / "missing")).sample() == 0.0
-
-
-def test_operator_memory_used_reads_meminfo(tmp_path: Path) -> None:
-    meminfo = tmp_path / "meminfo"
-    meminfo.write_text("MemTotal:  1000 kB\nMemFree:  100 kB\nMemAvailable:  250 kB\n")
-    assert memory_used(str(meminfo)) == pytest.approx(0.75)
-    assert memory_used(str(tmp_path / "missing")) == 0.0
+def test_operator_log_bounds_the_name(app: NamingApp) -> None:
+    name = "nacosfast." + "a." * MAX_LOG_NAME_LENGTH
+    response = call(app, "PUT", "/v1/ns/operator/log", {"logName": name, "logLevel": "INFO"})
+    expected = f"caused: Param 'logName' is too long: at most {MAX_LOG_NAME_LENGTH} characters;"
+    assert (response.status, response.body) == (400, expected.encode())
+    assert name.rstrip(".") not in logging.Logger.manager.loggerDict
 
 
 def test_operator_switches_unchanged_when_the_journal_refuses() -> None:
@@ -352,18 +358,6 @@ def test_operator_switches_unchanged_when_the_journal_refuses() -> None:
     app = NamingApp(NamingState(push=RecordingPush(), journal=RefusingJournal()))
     assert put_switch(app, "pushEnabled", "false").status == 503
     assert switches(app)["pushEnabled"] is True
-
-
-def test_operator_host_figures_are_read_at_most_once_a_period(tmp_path: Path) -> None:
-    stat = tmp_path / "stat"
-    stat.write_text("cpu  100 0 100 800 0 0 0 0\n")
-    figures = HostFigures(CpuSampler(str(stat)), period_ms=1_000)
-    first = figures.read(5_000)[0]
-    stat.write_text("cpu  200 0 200 800 0 0 0 0\n")
-    assert figures.read(5_999)[0] == first
-    assert figures.read(6_000)[0] == pytest.approx(1.0)
-    stat.write_text("cpu  200 0 200 900 0 0 0 0\n")
-    assert figures.read(0)[0] == pytest.approx(0.0)  # another clock: refreshed, not trusted
 
 
 # --- TrafficReviseFilter (spec §1.4) --------------------------------------------------------------------

@@ -21,13 +21,12 @@ from nacosfast.javaparse import java_bool, java_trim, parse_java_int, parse_vers
 from nacosfast.limits import (
     MAX_BATCH_INSTANCES,
     MAX_BEAT_BYTES,
-    MAX_BEAT_REPLY_VARIANTS,
     MAX_CLUSTERS_PARAM_LENGTH,
-    MAX_LIST_QUERY_MEMO,
 )
 from nacosfast.naming import effects
 from nacosfast.naming.client_info import ClientInfo, ClientKind, may_push
 from nacosfast.naming.context import Context, Routes, any_method
+from nacosfast.naming.memo import PushMinimums
 from nacosfast.naming.meta import DEFAULT_SERVICE_META
 from nacosfast.naming.metadata import check_metadata, loads_exact, metadata_from_json, parse_metadata
 from nacosfast.naming.names import (
@@ -49,7 +48,7 @@ from nacosfast.naming.state import NamingState
 from nacosfast.naming.switches import Switches
 from nacosfast.wire.message import APPLICATION_JSON, Response
 
-__all__ = ["ROUTES", "datum_key"]
+__all__ = ["ROUTES", "ListQuery", "datum_key"]
 
 CODE_OK: Final = 10200
 """``NamingResponseCode.OK`` in a beat reply."""
@@ -346,18 +345,9 @@ def _clusters_param(params: Params) -> str:
     return clusters
 
 
-@dataclass(frozen=True, slots=True)
-class _PushVersions:
-    source: tuple[str, ...]
-    minimums: dict[ClientKind, tuple[int, int, int]]
-
-
-_push_versions = _PushVersions((), {})
-
-
-def _push_minimums(switches: Switches) -> dict[ClientKind, tuple[int, int, int]]:
-    """The oldest pushable client of each kind, from the ``push*Version`` switches (memoized)."""
-    global _push_versions  # noqa: PLW0603 - a one-entry memo of pure data
+def _push_minimums(state: NamingState) -> dict[ClientKind, tuple[int, int, int]]:
+    """The oldest pushable client of each kind, from the ``push*Version`` switches (memoized per node)."""
+    switches = state.switches
     source = (
         switches.pushJavaVersion,
         switches.pushPythonVersion,
@@ -365,9 +355,10 @@ def _push_minimums(switches: Switches) -> dict[ClientKind, tuple[int, int, int]]
         switches.pushGoVersion,
         switches.pushCSharpVersion,
     )
-    if _push_versions.source != source:
+    memo = state.memos.push_minimums
+    if memo.source != source:
         java, dns, c, go, csharp = (parse_version(text) for text in source)
-        _push_versions = _PushVersions(
+        memo = PushMinimums(
             source,
             {
                 ClientKind.JAVA: java,
@@ -377,11 +368,12 @@ def _push_minimums(switches: Switches) -> dict[ClientKind, tuple[int, int, int]]
                 ClientKind.CSHARP: csharp,
             },
         )
-    return _push_versions.minimums
+        state.memos.push_minimums = memo
+    return memo.minimums
 
 
 @dataclass(frozen=True, slots=True)
-class _ListQuery:
+class ListQuery:
     """An ``instance/list`` request's parameters, read and validated (§3.6)."""
 
     namespace: str
@@ -396,11 +388,11 @@ class _ListQuery:
     healthy_only: bool
 
 
-def _read_list_query(params: Params, namespace: str, name: str) -> _ListQuery:
+def _read_list_query(params: Params, namespace: str, name: str) -> ListQuery:
     udp_port = params.integer("udpPort", 0)
     if udp_port > _MAX_PORT:
         raise BadRequest(f"Param 'udpPort' is out of range: {udp_port} not in [0, {_MAX_PORT}]")
-    return _ListQuery(
+    return ListQuery(
         namespace=namespace,
         name=name,
         clusters=_clusters_param(params),
@@ -414,18 +406,13 @@ def _read_list_query(params: Params, namespace: str, name: str) -> _ListQuery:
     )
 
 
-_list_queries: dict[bytes, _ListQuery] = {}
-"""``instance/list`` query string → its validated parameters. Only for requests whose parameters all
-come from the query string: the answer is a function of those bytes (plus state and client)."""
-
-
-def _serve_list(ctx: Context, query: _ListQuery) -> Response:
+def _serve_list(ctx: Context, query: ListQuery) -> Response:
     """Nacos ``doSrvIpxt``: subscribe for push when asked and allowed, then the list (§3.6)."""
     state = ctx.state
     switches = state.switches
     client = ctx.client
     cache_millis = switches.defaultCacheMillis
-    if query.udp_port > 0 and switches.pushEnabled and may_push(client, _push_minimums(switches)):
+    if query.udp_port > 0 and switches.pushEnabled and may_push(client, _push_minimums(state)):
         state.push.subscribe(
             query.namespace,
             query.name,
@@ -458,15 +445,14 @@ def _serve_list(ctx: Context, query: _ListQuery) -> Response:
 def list_instances(ctx: Context) -> Response:
     """GET ``/instance/list``; a query string seen before skips parameter parsing and validation."""
     request = ctx.request
-    memoizable = not request.body
-    query = _list_queries.get(request.query) if memoizable else None
+    memo = ctx.state.memos.list_queries
+    memoizable = not request.body  # parameters from a form body are not part of the key
+    query = memo.get(request.query) if memoizable else None
     if query is None:
         params = ctx.params
         query = _read_list_query(params, namespace_param(params), required_grouped_name(params))
         if memoizable:
-            if len(_list_queries) >= MAX_LIST_QUERY_MEMO:
-                _list_queries.clear()
-            _list_queries[request.query] = query
+            memo.put(request.query, query)
     return _serve_list(ctx, query)
 
 
@@ -483,20 +469,18 @@ def srv_ipxt(ctx: Context) -> Response:
 
 # --- beats ----------------------------------------------------------------------------------------
 
-_beat_replies: dict[tuple[int, int, bool | None], bytes] = {}
 
-
-def _beat_reply(code: int, interval: int, light: bool | None) -> Response:
+def _beat_reply(state: NamingState, code: int, interval: int, light: bool | None) -> Response:
     """``{"clientBeatInterval":N,"code":C[,"lightBeatEnabled":B]}``, encoded once per variant."""
+    memo = state.memos.beat_replies
     variant = (code, interval, light)
-    body = _beat_replies.get(variant)
+    body = memo.get(variant)
     if body is None:
         value: dict[str, Any] = {"clientBeatInterval": interval, "code": code}
         if light is not None:
             value["lightBeatEnabled"] = light
         body = json.dumps(value, separators=(",", ":")).encode()
-        if len(_beat_replies) < MAX_BEAT_REPLY_VARIANTS:
-            _beat_replies[variant] = body
+        memo.put(variant, body)
     return Response(body=body, content_type=APPLICATION_JSON)
 
 
@@ -590,14 +574,14 @@ def _handle_beat(ctx: Context, namespace: str, name: str) -> Response:
     if ephemeral is None:
         persistent = service.get(key, False) if service is not None else None
         if persistent is not None:  # the beat processor only looks at ephemeral instances
-            return _beat_reply(CODE_OK, _interval(persistent, switches), switches.lightBeatEnabled)
+            return _beat_reply(state, CODE_OK, _interval(persistent, switches), switches.lightBeatEnabled)
         if info is None:
-            return _beat_reply(CODE_NOT_FOUND, switches.clientBeatInterval, None)
+            return _beat_reply(state, CODE_NOT_FOUND, switches.clientBeatInterval, None)
         instance = _build(
             ip, port, cluster, weight=info.weight, ephemeral=info.ephemeral, metadata=info.metadata()
         )
         written = upsert(state, namespace, name, instance, ctx.now_ms)
-        reply = _beat_reply(CODE_OK, _interval(instance, switches), switches.lightBeatEnabled)
+        reply = _beat_reply(state, CODE_OK, _interval(instance, switches), switches.lightBeatEnabled)
         reply.durable_seq = written.durable_seq
         return reply
     now_ms = ctx.now_ms
@@ -607,7 +591,7 @@ def _handle_beat(ctx: Context, namespace: str, name: str) -> Response:
             effects.track(state, namespace, name, ephemeral.replace(healthy=True), now_ms)
         if status == BEAT_REVIVED or not ephemeral.healthy:
             effects.notify(state, state.registry.set_healthy(namespace, name, key, True, True), now_ms)
-    return _beat_reply(CODE_OK, _interval(ephemeral, switches), switches.lightBeatEnabled)
+    return _beat_reply(state, CODE_OK, _interval(ephemeral, switches), switches.lightBeatEnabled)
 
 
 def beat(ctx: Context) -> Response:

@@ -7,11 +7,10 @@ by :mod:`nacosfast.naming.switch_update` and journaled whole, as Nacos writes it
 from __future__ import annotations
 
 import logging
-import os
 from typing import Final
 
 from nacosfast.errors import BadRequest, NotFound
-from nacosfast.limits import HOST_FIGURES_PERIOD_MS, MAX_SWITCH_VALUE_BYTES
+from nacosfast.limits import MAX_LOG_NAME_LENGTH, MAX_SWITCH_VALUE_BYTES
 from nacosfast.naming.context import Context, Routes, any_method
 from nacosfast.naming.journal import switches_record
 from nacosfast.naming.members import address, members, raft_peer, server_status
@@ -22,14 +21,15 @@ from nacosfast.wire.message import Response
 
 NACOS_LOGGERS: Final = {
     "naming-server": "nacosfast.naming",
-    "naming-push": "nacosfast.naming.push",
+    "naming-push": "nacosfast.push",
     "naming-event": "nacosfast.naming.expiry",
     "naming-rt": "nacosfast.naming.health",
     "naming-distro": "nacosfast.cluster",
     "naming-raft": "nacosfast.store",
     "naming-performance": "nacosfast.server",
 }
-"""Nacos's ``logName`` values and the nacosfast logger each one controls (children included)."""
+"""Nacos's ``logName`` values and the nacosfast logger each one controls (children included): a fixed
+set, so the loggers it may create are bounded."""
 LOG_ROOT: Final = "nacosfast"
 LOG_LEVELS: Final = {
     "ALL": logging.NOTSET,
@@ -42,88 +42,14 @@ LOG_LEVELS: Final = {
     "OFF": logging.CRITICAL + 10,
 }
 """logback level names (what Nacos accepts) in stdlib terms; ``OFF`` is above every level."""
-_PROC_STAT: Final = "/proc/stat"
-_PROC_MEMINFO: Final = "/proc/meminfo"
-
-
-class CpuSampler:
-    """System-wide CPU busy fraction from ``/proc/stat`` between two calls (since boot at first)."""
-
-    def __init__(self, path: str = _PROC_STAT) -> None:
-        self._path = path
-        self._last: tuple[int, int] | None = None
-
-    def sample(self) -> float:
-        """Busy fraction in [0, 1] since the previous sample; 0.0 where ``/proc`` is unreadable."""
-        try:
-            with open(self._path, "rb") as stat:
-                fields = [int(value) for value in stat.readline().split()[1:9]]
-        except (OSError, ValueError):
-            return 0.0
-        if len(fields) < 4:
-            return 0.0
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-        total = sum(fields)
-        previous, self._last = self._last, (idle, total)
-        if previous is not None and total > previous[1]:
-            idle -= previous[0]
-            total -= previous[1]
-        return max(0.0, min(1.0, (total - idle) / total)) if total > 0 else 0.0
-
-
-class HostFigures:
-    """cpu, load and memory of the host, refreshed at most every ``period_ms`` of the caller's clock."""
-
-    def __init__(self, sampler: CpuSampler | None = None, period_ms: int = HOST_FIGURES_PERIOD_MS) -> None:
-        self._sampler = sampler or CpuSampler()
-        self._period_ms = period_ms
-        self._at_ms: int | None = None
-        self._figures = (0.0, 0.0, 0.0)
-
-    def read(self, now_ms: int) -> tuple[float, float, float]:
-        """``(cpu, load, mem)``; a clock that went backwards (another caller's clock) refreshes too."""
-        at = self._at_ms
-        if at is None or not at <= now_ms < at + self._period_ms:
-            self._figures = (self._sampler.sample(), load_average(), memory_used())
-            self._at_ms = now_ms
-        return self._figures
-
-
-def memory_used(path: str = _PROC_MEMINFO) -> float:
-    """Fraction of physical memory in use (1 - available/total), 0.0 when it cannot be read."""
-    values: dict[bytes, int] = {}
-    try:
-        with open(path, "rb") as meminfo:
-            for line in meminfo:
-                key, _, rest = line.partition(b":")
-                if key in (b"MemTotal", b"MemAvailable"):
-                    values[key] = int(rest.split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    total = values.get(b"MemTotal", 0)
-    if total <= 0 or b"MemAvailable" not in values:
-        return 0.0
-    return max(0.0, min(1.0, 1.0 - values[b"MemAvailable"] / total))
-
-
-def load_average() -> float:
-    """The one-minute load average, 0.0 where the platform has none."""
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return 0.0
-
-
-_HOST: Final = HostFigures()
-"""The process's figures: CPU and memory are properties of the host, not of one application object."""
 
 
 def metrics(ctx: Context) -> Response:
-    """``GET /operator/metrics``: status (clients probe ``UP``), counts and host load."""
+    """``GET /operator/metrics``: status (clients probe ``UP``), counts, host load (``state.host``)."""
     registry = ctx.state.registry
     services = registry.service_count
     instances = registry.instance_count
-    cpu, load, mem = _HOST.read(ctx.now_ms)
+    host = ctx.state.host
     return json_reply(
         {
             "status": server_status(ctx.state),
@@ -132,9 +58,9 @@ def metrics(ctx: Context) -> Response:
             "raftNotifyTaskCount": 0,
             "responsibleServiceCount": services,
             "responsibleInstanceCount": instances,
-            "cpu": cpu,
-            "load": load,
-            "mem": mem,
+            "cpu": host.cpu,
+            "load": host.load,
+            "mem": host.mem,
             "pushSubscriberCount": ctx.state.push.subscriber_count,
         }
     )
@@ -197,21 +123,39 @@ def distro_status(ctx: Context) -> Response:
     return json_reply({"status": members(ctx.state, ctx.wall_ms)})
 
 
-def set_log_level(ctx: Context) -> Response:
-    """``PUT /operator/log``: set a logger's level by Nacos name (``naming-push``) or ``nacosfast.*``."""
-    params = ctx.params
-    log_name = request_param(params, "logName").strip()
-    level_name = request_param(params, "logLevel").strip().upper()
+def _logger_named(log_name: str) -> logging.Logger:
+    """The logger a ``logName`` names: a Nacos name, or a ``nacosfast`` logger that already exists.
+
+    Only loggers that exist (or the fixed ``NACOS_LOGGERS``) are accepted: ``logging.getLogger`` keeps
+    every logger it is asked for, and each dotted prefix of its name, for the life of the process.
+    """
+    if len(log_name) > MAX_LOG_NAME_LENGTH:
+        raise BadRequest(f"Param 'logName' is too long: at most {MAX_LOG_NAME_LENGTH} characters")
     logger_name = NACOS_LOGGERS.get(log_name)
-    if logger_name is None and (log_name == LOG_ROOT or log_name.startswith(LOG_ROOT + ".")):
+    ours = log_name == LOG_ROOT or log_name.startswith(LOG_ROOT + ".")
+    # A placeholder (a parent of existing loggers, e.g. ``nacosfast``) counts: it is kept anyway.
+    if logger_name is None and ours and log_name in logging.Logger.manager.loggerDict:
         logger_name = log_name
     if logger_name is None:
         known = ", ".join(sorted(NACOS_LOGGERS))
-        raise BadRequest(f"unknown logName: {log_name[:128]}; use one of {known} or a nacosfast.* logger")
+        raise BadRequest(
+            f"unknown logName: {log_name[:128]}; use one of {known} or an existing nacosfast.* logger"
+        )
+    return logging.getLogger(logger_name)
+
+
+def set_log_level(ctx: Context) -> Response:
+    """``PUT /operator/log``: set a logger's level by Nacos name (``naming-push``) or ``nacosfast.*``.
+
+    Levels are process-wide, as logback's are in Nacos: every node in one process shares them.
+    """
+    params = ctx.params
+    logger = _logger_named(request_param(params, "logName").strip())
+    level_name = request_param(params, "logLevel").strip().upper()
     level = LOG_LEVELS.get(level_name)
     if level is None:
         raise BadRequest(f"unknown logLevel: {level_name[:32]}; use one of {', '.join(LOG_LEVELS)}")
-    logging.getLogger(logger_name).setLevel(level)
+    logger.setLevel(level)
     return ok()
 
 

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from nacosfast._core.beats import BeatTable
 from nacosfast._core.registry import Registry
 from nacosfast.naming.client_info import ClientInfoMemo
+from nacosfast.naming.memo import NamingMemos
 from nacosfast.naming.namespaces import NamespaceTable
 from nacosfast.naming.switches import Switches
 
@@ -72,6 +73,19 @@ class ServerIdentity:
     standalone: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class HostFigures:
+    """The host's load as ``/operator/metrics`` shows it; sampled by the server (the naming layer reads
+    no ``/proc``), all 0.0 until the first sample."""
+
+    cpu: float = 0.0
+    """Busy fraction of all CPUs, 0..1, over the last sampling period."""
+    load: float = 0.0
+    """One-minute load average."""
+    mem: float = 0.0
+    """Fraction of physical memory in use, 0..1."""
+
+
 @dataclass(slots=True)
 class NamingState:
     """The registry, heartbeat table, namespaces, switches and effect sinks of one node."""
@@ -91,3 +105,7 @@ class NamingState:
     observations, monotonic ms of the first one)."""
     next_empty_check_ms: int | None = None
     """When ``naming.expiry`` next looks for empty services; ``None`` until its first sweep."""
+    host: HostFigures = field(default_factory=HostFigures)
+    """The latest host figures, replaced by the server's sampler task."""
+    memos: NamingMemos = field(default_factory=NamingMemos)
+    """What the endpoints remember between requests (bounded; this node's own)."""

@@ -18,6 +18,7 @@ from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.state import ServerIdentity
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.durability import Durability
+from nacosfast.server.host import run_host_sampler
 from nacosfast.server.http import serve_http
 from nacosfast.server.reaper import run_reaper
 from nacosfast.server.udp import PushServer
@@ -81,6 +82,7 @@ async def serve(
             else:
                 state.switches.pushEnabled = False
             nursery.start_soon(run_reaper, state)
+            nursery.start_soon(run_host_sampler, state)
             http_scope = trio.CancelScope()
 
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
