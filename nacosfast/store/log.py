@@ -44,7 +44,7 @@ import errno
 import fcntl
 import logging
 import mmap
-import os
+import os  # noqa: TID251 - the store owns its files
 import re
 import struct
 import threading
