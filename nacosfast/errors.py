@@ -7,6 +7,9 @@ server itself failed (for instance a full disk), never the request.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class NacosError(Exception):
     """An error answered to the client with ``status`` and the body ``caused: <message>;``."""
@@ -20,8 +23,12 @@ class NacosError(Exception):
             self.status = status
 
     def body(self) -> bytes:
-        """The response body, as Nacos's console exception handler writes it."""
-        return f"caused: {self.message};".encode()
+        """The response body, as Nacos's console exception handler writes it.
+
+        A lone surrogate quoted from a JSON ``\\uD800`` escape becomes ``?``, as Java's UTF-8 encoder
+        writes it.
+        """
+        return f"caused: {self.message};".encode("utf-8", "replace")
 
 
 class BadRequest(NacosError):
@@ -51,3 +58,14 @@ class Unavailable(NacosError):
 def required_param(name: str) -> BadRequest:
     """Nacos's ``WebUtils.required`` message for a missing or empty parameter."""
     return BadRequest(f"Param '{name}' is required.")
+
+
+@contextmanager
+def client_values() -> Iterator[None]:
+    """Around a call that validates what a client sent (the core's ``Instance``: weight, port, metadata
+    text): its ``ValueError`` becomes a 400 with the same message. Anywhere else a ``ValueError`` is a
+    bug and answered 500."""
+    try:
+        yield
+    except ValueError as error:
+        raise BadRequest(str(error)) from None

@@ -140,6 +140,8 @@ MAX_METADATA_VALUE_LENGTH: Final = 8 * 1024
 """One metadata key or value."""
 MAX_PAGE_SIZE: Final = 10_000
 """Largest ``pageSize`` in list endpoints."""
+MAX_LOGGED_QUERY_CHARS: Final = 512
+"""(``naming.app``) Characters of a failed request's query string written to the log with its traceback."""
 
 # --- Instances, beats and expiry (nacosfast.naming.instances, render, expiry; spec §3, §8) ------------
 MAX_BEAT_BYTES: Final = MAX_METADATA_BYTES + 8 * 1024

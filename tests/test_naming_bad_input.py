@@ -317,6 +317,10 @@ _VALUES = st.one_of(
             "{}",
             "[]",
             "",
+            "9" * 5_000,
+            '{"a":"\\ud800"}',  # JSON for a lone surrogate: valid JSON, text the core refuses
+            '{"ip":"10.0.0.1","port":8080,"metadata":{"a":"\\ud800"}}',
+            '[{"ip":"\\ud800","port":8080}]',
         ]
     ),
     st.builds(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Final
 
 from nacosfast.errors import NacosError
+from nacosfast.limits import MAX_LOGGED_QUERY_CHARS
 from nacosfast.naming.context import Context, Routes
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import APPLICATION_JSON, REASON_PHRASES, Request, Response
@@ -23,6 +24,7 @@ PEER_AGENT: Final = "Nacos-Server"
 MIN_LIMITED_STATUS: Final = 200
 MAX_LIMITED_STATUS: Final = 599
 """``limitedUrlMap`` codes that are answered; others (1xx, beyond 599) are not valid final statuses."""
+INTERNAL_ERROR_BODY: Final = b"caused: internal server error (logged by the server);"
 
 
 def spring_error(status: int, message: str, path: str, wall_ms: int) -> Response:
@@ -81,7 +83,11 @@ def collect_routes() -> Routes:
 
 
 class NamingApp:
-    """``handle(request, now_ms, wall_ms) -> Response``; never raises for anything a client sends."""
+    """``handle(request, now_ms, wall_ms) -> Response``; never raises.
+
+    A ``NacosError`` is answered with its status (4xx for what the client sent, 503 when storage
+    refuses); any other exception is a bug, logged with the request line and answered 500.
+    """
 
     def __init__(self, state: NamingState, routes: Routes | None = None) -> None:
         self.state = state
@@ -115,7 +121,22 @@ class NamingApp:
             return handler(Context(self.state, request, now_ms, wall_ms))
         except NacosError as error:
             return Response(status=error.status, body=error.body())
-        except UnicodeDecodeError:
-            return Response(status=400, body=b"caused: request parameters are not valid UTF-8;")
-        except ValueError as error:  # the core's validation (weights, ports, metadata)
-            return Response(status=400, body=NacosError(str(error)).body())
+        except Exception as error:  # a bug in a handler: logged and answered, never raised
+            return internal_error(request, error)
+
+
+def request_line(request: Request) -> str:
+    """``METHOD path?query`` for the log, the query cut to ``MAX_LOGGED_QUERY_CHARS``."""
+    query = request.query[:MAX_LOGGED_QUERY_CHARS].decode("latin-1")
+    cut = "..." if len(request.query) > MAX_LOGGED_QUERY_CHARS else ""
+    return f"{request.method} {request.path}?{query}{cut}" if query else f"{request.method} {request.path}"
+
+
+def internal_error(request: Request, error: Exception) -> Response:
+    """A handler failed on something other than the client's input: log it with its traceback, 500.
+
+    Only a ``NacosError`` describes the client's mistake; any other exception is a bug here, and
+    answering it as a 400 would blame the client for it.
+    """
+    log.error("request failed: %s", request_line(request), exc_info=error)
+    return Response(status=500, body=INTERNAL_ERROR_BODY)

@@ -25,6 +25,9 @@ NONE: Final = "NONE"
 CHECKER_TYPES: Final = (TCP, HTTP, MYSQL, NONE)
 _HTTP_DEFAULTS: Final = MappingProxyType({"path": "", "headers": "", "expectedResponseCode": 200})
 _MYSQL_FIELDS: Final = ("user", "pwd", "cmd")
+_MAX_INT_DIGITS: Final = 10
+"""Digits of a Java ``int``: a longer digit string is not a status (and ``int()`` of more than 4300
+digits would raise)."""
 DEFAULT_CHECKER_PORT: Final = 80
 """``Cluster.defaultPort``/``defaultCheckPort``: Nacos never changes them from 80."""
 
@@ -57,8 +60,9 @@ def parse_health_checker(raw: str) -> dict[str, Any]:
         checker["path"] = _text_field(kind, "path", data.get("path", ""))
         checker["headers"] = _text_field(kind, "headers", data.get("headers", ""))
         code = data.get("expectedResponseCode", 200)
-        if isinstance(code, str) and code.strip().isascii() and code.strip().isdigit():
-            code = int(code.strip())
+        digits = code.strip() if isinstance(code, str) else ""
+        if 0 < len(digits) <= _MAX_INT_DIGITS and digits.isascii() and digits.isdigit():
+            code = int(digits)
         if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 999:
             raise BadRequest(
                 f"healthChecker HTTP: 'expectedResponseCode' must be an HTTP status: {code!r:.64}"

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from nacosfast._core.beats import BEAT_REVIVED, BEAT_UNKNOWN
 from nacosfast._core.registry import Instance, Service
-from nacosfast.errors import BadRequest, NotFound, required_param
+from nacosfast.errors import BadRequest, NotFound, client_values, required_param
 from nacosfast.javaparse import java_bool, java_trim, parse_java_int, parse_version
 from nacosfast.limits import (
     MAX_BATCH_INSTANCES,
@@ -112,7 +112,7 @@ def _build(
     app: str | None = None,
 ) -> Instance:
     """An ``Instance``; the core's validation errors become 400."""
-    try:
+    with client_values():
         return Instance(
             ip,
             port,
@@ -124,8 +124,6 @@ def _build(
             metadata=metadata,
             app=app,
         )
-    except (ValueError, TypeError) as error:
-        raise BadRequest(str(error)) from None
 
 
 def _instance_from_params(params: Params, switches: Switches) -> Instance:
@@ -272,10 +270,8 @@ def patch(ctx: Context) -> Response:
     found = _find(ctx.state.registry.get(namespace, name), key)
     if found is None:
         raise BadRequest("instance not found")
-    try:
+    with client_values():
         instance = found.replace(**changes)
-    except (ValueError, TypeError) as error:
-        raise BadRequest(str(error)) from None
     return _put(ctx.state, namespace, name, instance, ctx.now_ms)
 
 
@@ -703,7 +699,8 @@ def _batch_metadata(ctx: Context, remove: bool) -> Response:
         else:
             merged = {**instance.metadata, **metadata}
         check_metadata(merged)
-        updated.append(instance.replace(metadata=merged))
+        with client_values():
+            updated.append(instance.replace(metadata=merged))
     response = _json({"updated": [f"{i.key}:{_EPHEMERAL_SUFFIX[i.ephemeral]}" for i in updated]})
     if not updated:
         return response

@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 
-from nacosfast.errors import Unavailable
+from nacosfast.errors import BadRequest, Unavailable
 from nacosfast.limits import (
     STORE_MAX_PENDING_BYTES,
     STORE_RETRY_INTERVAL_MS,
@@ -124,13 +124,17 @@ class Durability:
         """Buffer one record; return the seq to pass to ``wait_durable`` before acknowledging.
 
         Raises ``Unavailable`` after shutdown or when ``STORE_MAX_PENDING_BYTES`` already wait for the
-        disk, and ``ValueError`` for a record over ``STORE_MAX_RECORD_BYTES``.
+        disk, and ``BadRequest`` for a record over ``STORE_MAX_RECORD_BYTES`` (the write asked to store
+        more in one object than the store takes).
         """
         if self._closed:
             raise Unavailable("storage failure: the server is shutting down")
         if self._log.pending_bytes + len(payload) + FRAME_OVERHEAD > self._max_pending_bytes:
             raise Unavailable("storage failure: too many records are waiting for the disk")
-        seq = self._log.append(payload)
+        try:
+            seq = self._log.append(payload)
+        except ValueError as error:  # the log's size check: nothing was buffered
+            raise BadRequest(str(error)) from None
         self._wake.set()
         return seq
 
