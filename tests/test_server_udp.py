@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import json
-import shutil
 import socket
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,6 @@ from nacosfast.naming.push import Datagram, PushConfig, PushHub, decode_packet
 from nacosfast.server.udp import PushServer, now_ms
 from tests.test_push import JAVA_UA, NODE_UA, NS, SVC, FakeRender
 
-NODE_DIR = Path(__file__).parent / "node"
 WAIT_S = 30.0
 """Longest wait for one packet in virtual time (the schedules under test span 20 s)."""
 NODE_WAIT_S = 10.0
@@ -448,11 +446,6 @@ async def test_sender_waits_on_eagain_and_sorts_errors(autojump_clock: trio.test
 
 # --- the real Node client ---------------------------------------------------------------------------
 
-needs_node = pytest.mark.skipif(
-    shutil.which("node") is None or not (NODE_DIR / "node_modules" / "nacos-naming").is_dir(),
-    reason="needs node and `npm ci --prefix tests/node`",
-)
-
 
 class LineReader:
     """JSON lines from a child process's stdout."""
@@ -482,11 +475,11 @@ class LineReader:
                     raise AssertionError(f"node reported an error: {event}")
 
 
-@needs_node
 @pytest.mark.parametrize("hosts", [2, 100])
 async def test_real_nacos_naming_push_receiver_parses_and_acks(
-    start_push: StartPush, monkeypatch: pytest.MonkeyPatch, hosts: int
+    start_push: StartPush, monkeypatch: pytest.MonkeyPatch, hosts: int, node_client: Path
 ) -> None:
+    """Needs the real client: ``node_client`` fails (never skips) when it is missing."""
     push = await start_push()
     push.render.set_hosts(hosts)
     acked = trio.Event()
@@ -500,10 +493,10 @@ async def test_real_nacos_naming_push_receiver_parses_and_acks(
 
     monkeypatch.setattr(push.hub, "on_ack", watch_ack)
     process = await trio.lowlevel.open_process(
-        ["node", str(NODE_DIR / "push_receiver.js")],
+        ["node", str(node_client / "push_receiver.js")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        cwd=NODE_DIR,
+        cwd=node_client,
     )
     try:
         assert process.stdout is not None
