@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# --- Nacos timing (client-visible defaults, spec §2.1, §9.7) -----------------------------------------
+# --- Nacos timing (client-visible defaults, compatibility.md §2.1, §9.7) ------------------------------------
 CLIENT_BEAT_INTERVAL_MS: Final = 5_000
 """Beat period Nacos tells clients (``clientBeatInterval``)."""
 HEARTBEAT_TIMEOUT_MS: Final = 15_000
@@ -143,7 +143,7 @@ MAX_PAGE_SIZE: Final = 10_000
 MAX_LOGGED_QUERY_CHARS: Final = 512
 """(``naming.app``) Characters of a failed request's query string written to the log with its traceback."""
 
-# --- Instances, beats and expiry (nacosfast.naming.instances, render, expiry; spec §3, §8) ------------
+# --- Instances, beats and expiry (nacosfast.naming.instances, render, expiry; compatibility.md §3, §8) ------
 MAX_BEAT_BYTES: Final = MAX_METADATA_BYTES + 8 * 1024
 """The ``beat`` JSON parameter: a beat carries the instance's metadata plus a few short fields."""
 MAX_LIST_QUERY_MEMO: Final = 4_096
@@ -169,7 +169,7 @@ EMPTY_SERVICE_MIN_AGE_MS: Final = 60_000
 """An empty service is never removed sooner than this after it was first seen empty (a service created
 just before a check, e.g. by ``POST /service``, survives several minutes)."""
 
-# --- Push (nacosfast.naming.push, nacosfast.server.udp; spec §7) --------------------------------------
+# --- Push (nacosfast.naming.push, nacosfast.server.udp; compatibility.md §7) --------------------------------
 PUSH_COALESCE_MS: Final = 50
 """Changes to one service within this window become one packet per subscriber. Nacos waits 1000 ms
 before every push; 50 ms keeps change → packet well under the 100 ms p99 target."""
@@ -217,7 +217,7 @@ PUSH_ERROR_BACKOFF_MS: Final = 1_000
 """Pause of a push task after an unexpected error, so that a bug cannot spin a core (clients poll)."""
 
 # --- Services, catalog, operator, health and console (nacosfast.naming.services, catalog, operator,
-# --- health, console; spec §3.10–3.12, §4, §5) -------------------------------------------------------
+# --- health, console; compatibility.md §3.10–3.12, §4, §5) --------------------------------------------------
 MAX_SELECTOR_BYTES: Final = 8 * 1024
 """A ``selector`` JSON parameter; a label expression names a handful of labels."""
 MAX_HEALTH_CHECKER_BYTES: Final = 8 * 1024

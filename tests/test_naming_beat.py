@@ -1,4 +1,4 @@
-"""PUT /instance/beat and /api/clientBeat (spec §3.7, §3.12, §8.1)."""
+"""PUT /instance/beat and /api/clientBeat (compatibility.md §3.7, §3.12, §8.1)."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def test_beat_full_on_existing_instance_changes_nothing_but_the_beat(
 
 def test_beat_python_client_lands_in_default_cluster(app: NamingApp) -> None:
     # Python 0.1.17 registers with clusterName=None and beats without a cluster: Nacos then registers a
-    # second instance in DEFAULT (spec §6); nacosfast must do the same.
+    # second instance in DEFAULT (compatibility.md §6); nacosfast must do the same.
     register(app, service="svc", clusterName="None", user_agent=PYTHON_UA)
     beat = {"serviceName": SERVICE, "ip": "10.0.0.1", "port": 8080, "weight": 1.0, "ephemeral": True}
     query = {

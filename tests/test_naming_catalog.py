@@ -1,4 +1,4 @@
-"""Catalog endpoints and ``PUT /cluster`` (spec §3.12)."""
+"""Catalog endpoints and ``PUT /cluster`` (compatibility.md §3.12)."""
 
 from __future__ import annotations
 

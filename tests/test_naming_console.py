@@ -1,4 +1,4 @@
-"""Console and core endpoints (spec §5): namespaces, health probes, server state, cluster nodes."""
+"""Console and core endpoints (compatibility.md §5): namespaces, health probes, server state, nodes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Beat expiry and empty-service cleanup (spec §8.2–8.3), driven with plain integer clocks."""
+"""Beat expiry and empty-service cleanup (compatibility.md §8.2–8.3), driven with plain integer clocks."""
 
 from __future__ import annotations
 

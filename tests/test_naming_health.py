@@ -1,4 +1,4 @@
-"""Health endpoints (spec §3.12): manual health on NONE-checked clusters, server hello, checkers."""
+"""Health endpoints (compatibility.md §3.12): manual health on NONE-checked clusters, hello, checkers."""
 
 from __future__ import annotations
 

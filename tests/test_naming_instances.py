@@ -1,4 +1,4 @@
-"""Register, deregister, update, patch, detail, statuses and metadata batch (spec §3.1–3.5, §3.8–3.9)."""
+"""Register, deregister, update, patch, detail, statuses, metadata batch (compatibility.md §3.1–3.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /instance/list and /api/srvIPXT (spec §3.6, §3.12, §2.8, §2.9 shape A) and the render cache."""
+"""GET /instance/list, /api/srvIPXT (compatibility.md §3.6, §3.12, §2.8, §2.9 A) and the render cache."""
 
 from __future__ import annotations
 

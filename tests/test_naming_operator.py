@@ -1,4 +1,4 @@
-"""Operator endpoints (spec §4): switches, metrics, servers, push state, distro, log, cluster state."""
+"""Operator endpoints (compatibility.md §4): switches, metrics, servers, push state, distro, log, state."""
 
 from __future__ import annotations
 
@@ -360,7 +360,7 @@ def test_operator_switches_unchanged_when_the_journal_refuses() -> None:
     assert switches(app)["pushEnabled"] is True
 
 
-# --- TrafficReviseFilter (spec §1.4) --------------------------------------------------------------------
+# --- TrafficReviseFilter (compatibility.md §1.4) ------------------------------------------------------------
 
 LIST = "/v1/ns/instance/list"
 REGISTER = "/v1/ns/instance"

@@ -452,7 +452,7 @@ def test_send_heartbeat_without_cluster_lands_in_the_default_cluster(
     client = make_client()
     assert client.add_naming_instance(service_name, IP, 18063) is True  # cluster "None"
 
-    # 0.1.17 leaves `cluster` out of the beat JSON, so Nacos re-registers it in DEFAULT (spec §6).
+    # 0.1.17 leaves `cluster` out of the beat JSON, so Nacos re-registers it in DEFAULT (compatibility.md §6).
     client.send_heartbeat(service_name, IP, 18063)
 
     clusters = sorted(host["clusterName"] for host in hosts(client.list_naming_instance(service_name)))

@@ -41,7 +41,7 @@ def spring_error(status: int, message: str, path: str, wall_ms: int) -> Response
 
 
 def traffic_revise(state: NamingState, request: Request, path: str, route_path: str) -> Response | None:
-    """Nacos's ``TrafficReviseFilter`` in front of ``/v1/ns/*`` (spec §1.4); ``None`` lets it pass.
+    """Nacos's ``TrafficReviseFilter`` before ``/v1/ns/*`` (compatibility.md §1.4); ``None`` lets it pass.
 
     A ``limitedUrlMap`` entry that prefixes ``URI?query`` answers its status with an empty body (only
     real final statuses, 200..599, are honoured). When the server status is not ``UP``, peers

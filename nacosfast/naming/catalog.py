@@ -1,4 +1,4 @@
-"""Catalog endpoints and cluster settings (spec §3.12): the views the Nacos console reads.
+"""Catalog endpoints and cluster settings (compatibility.md §3.12): the views the Nacos console reads.
 
 ``/catalog/instances`` writes each instance in the full shape (C) with ``lastBeat`` in epoch ms:
 the beat table keeps monotonic time, so a tracked instance's last beat is shown as

@@ -1,4 +1,4 @@
-"""Cluster health-checker settings (spec §2.9 D, §3.12 ``PUT /cluster``) and the Cluster JSON shapes.
+"""Cluster health-checker settings (compatibility.md §2.9 D, §3.12 ``PUT /cluster``) and Cluster JSON.
 
 Nacos reads ``healthChecker`` with Jackson polymorphism on ``type`` and a ``defaultImpl`` of ``NONE``:
 a typo such as ``tcp`` silently turns checks off. nacosfast accepts the four types Nacos ships

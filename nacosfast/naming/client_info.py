@@ -1,4 +1,4 @@
-"""Client type and version from ``User-Agent`` (Nacos ``ClientInfo``, spec §1.6 and §7.1)."""
+"""Client type and version from ``User-Agent`` (Nacos ``ClientInfo``, compatibility.md §1.6 and §7.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Console and core endpoints (spec §5): namespaces, liveness/readiness, server state, cluster nodes.
+"""Console and core endpoints (compatibility.md §5): namespaces, health probes, server state, nodes.
 
 Nacos keeps namespaces in its config database; nacosfast keeps them in ``NamespaceTable`` and
 journals every change. ``public`` (id ``""`` on the console) always exists and cannot be changed or

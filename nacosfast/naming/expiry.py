@@ -1,4 +1,4 @@
-"""Beat expiry and empty-service cleanup, run by the reaper every ``REAPER_PERIOD_MS`` (spec §8.2–8.3).
+"""Beat expiry and empty-service cleanup (compatibility.md §8.2–8.3), run every ``REAPER_PERIOD_MS``.
 
 Sans-I/O: ``sweep(state, now_ms)`` takes the monotonic clock. The heartbeat table reports which
 ephemeral instances crossed their beat timeout (15 s, or ``preserved.heart.beat.timeout``) and which

@@ -1,4 +1,4 @@
-"""Health endpoints (spec §3.12): set an instance's health by hand, and the health probes.
+"""Health endpoints (compatibility.md §3.12): set an instance's health by hand, and the health probes.
 
 ``PUT /health`` only works on a cluster whose checker is ``NONE`` (nothing else decides its health).
 Nacos answers a missing service or cluster with a NullPointerException (500); nacosfast with 404.

@@ -1,5 +1,5 @@
 """Instance endpoints: register, deregister, update, patch, detail, list, beat, metadata batch, statuses
-(spec §3.1–3.9) and the legacy ``/api/srvIPXT`` and ``/api/clientBeat`` (§3.12).
+(compatibility.md §3.1–3.9) and the legacy ``/api/srvIPXT`` and ``/api/clientBeat`` (§3.12).
 
 Every parameter is read and validated before anything is written, so a rejected request leaves the
 registry untouched. Every write then goes through ``effects``: push is told, ephemeral instances are

@@ -1,4 +1,4 @@
-"""How this node presents itself: server status, the ``Member`` JSON (spec §4, §9.1) and the RaftPeer.
+"""How this node presents itself: server status, ``Member`` JSON (compatibility.md §4, §9.1), RaftPeer.
 
 A standalone node is the only member of its cluster, in state ``UP``. The cluster-membership layer
 replaces :func:`members` when nacosfast runs as a cluster.

@@ -1,4 +1,4 @@
-"""The ``metadata`` parameter (spec §2.4): JSON ``Map<String,String>``, else ``k1=v1,k2=v2``.
+"""The ``metadata`` parameter (compatibility.md §2.4): JSON ``Map<String,String>``, else ``k1=v1,k2=v2``.
 
 Both forms are read as Nacos reads them: Jackson turns a JSON number into a ``String`` value as it was
 written (``1.50`` stays ``"1.50"``), and the ``k=v`` form is cut with Java's ``String.split``, which

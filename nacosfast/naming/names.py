@@ -1,4 +1,4 @@
-"""Service, group, cluster, namespace and ip names: the grouping rule (spec §1.5) and validation (§2.2).
+"""Service, group, cluster, namespace and ip names: grouping and validation (compatibility.md §1.5, §2.2).
 
 Nacos validates little (any namespace id, hostnames as ips); nacosfast keeps every rule Nacos has and
 adds bounds so that separators (``@@``, ``##``, ``#``, ``:``) and control characters cannot be injected.

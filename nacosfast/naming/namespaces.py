@@ -1,4 +1,4 @@
-"""The namespace registry behind the console API (spec §5).
+"""The namespace registry behind the console API (compatibility.md §5).
 
 Nacos lists namespaces from its config database; a naming-only server keeps its own. ``public`` (id
 ``""`` on the console) always exists and cannot be changed or deleted.

@@ -1,4 +1,4 @@
-"""Operator endpoints (spec §4), also served under ``/v1/ns/ops/*`` (aliased by ``app.py``).
+"""Operator endpoints (compatibility.md §4), also served under ``/v1/ns/ops/*`` (aliased by ``app.py``).
 
 ``/metrics`` is what the Java and Node clients probe for ``"status":"UP"``. Switches are validated
 by :mod:`nacosfast.naming.switch_update` and journaled whole, as Nacos writes its SwitchDomain datum.

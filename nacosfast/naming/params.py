@@ -1,4 +1,4 @@
-"""Reading request parameters the way Nacos does (spec §1.2–1.3), with bounds Nacos lacks.
+"""Reading request parameters the way Nacos does (compatibility.md §1.2–1.3), with bounds Nacos lacks.
 
 ``Params.required``/``optional`` follow ``WebUtils`` (``String.trim``; empty means missing); ``raw``
 follows Spring ``@RequestParam`` (untrimmed). Values are parsed by ``nacosfast.javaparse``; every failure

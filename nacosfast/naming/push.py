@@ -1,4 +1,4 @@
-"""UDP push, sans-I/O: subscribers, coalescing, packets, acks, retries (spec §7).
+"""UDP push, sans-I/O: subscribers, coalescing, packets, acks, retries (compatibility.md §7).
 
 ``PushHub`` holds the subscriber table and the push/ack state machine. It never touches a socket or
 a clock: callers pass ``now_ms`` (the monotonic clock, in ms) and the Trio shell

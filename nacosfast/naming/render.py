@@ -1,4 +1,4 @@
-"""The ``instance/list`` JSON (spec §3.6, host shape (A) of §2.9), cached per service snapshot.
+"""The ``instance/list`` JSON (compatibility.md §3.6, host shape (A) of §2.9), cached per service snapshot.
 
 A snapshot (``Service``) is immutable and replaced on every write, so whatever is rendered from it can
 be memoized on it (``Service.cache``) and is dropped with it. The only part of an answer that changes

@@ -1,4 +1,4 @@
-"""Service selectors (spec §2.9 D, §3.10) and the ``service/list`` selector filter (§3.11).
+"""Service selectors (compatibility.md §2.9 D, §3.10) and the ``service/list`` selector filter (§3.11).
 
 A service selector is ``{"type":"none"}`` or a label selector
 ``{"type":"label","expression":"CONSUMER.label.a = PROVIDER.label.a & ...","labels":["a",..]}``.

@@ -1,4 +1,4 @@
-"""Service endpoints (spec §3.10, §3.11, §3.12 ``/api/allDomNames``): CRUD, lists, names, subscribers.
+"""Service endpoints (compatibility.md §3.10–3.12): CRUD, lists, names, subscribers, ``/api/allDomNames``.
 
 Service attributes (protect threshold, metadata, selector) live in ``ServiceMeta`` on the registry's
 snapshot; every change goes through :mod:`nacosfast.naming.effects` (push, beats, journal).

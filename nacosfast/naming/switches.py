@@ -1,4 +1,4 @@
-"""Nacos ``SwitchDomain``: server-wide switches shown by ``GET /operator/switches`` (spec §4).
+"""Nacos ``SwitchDomain``: server-wide switches shown by ``GET /operator/switches`` (compatibility.md §4).
 
 The JSON includes null fields, as Spring writes this POJO. Only the switches nacosfast acts on change
 its behaviour; the others are kept and shown so that operators' tools see what Nacos shows.

@@ -1,4 +1,4 @@
-"""UDP push shell: one socket, an ack receiver and a sender task driving ``PushHub`` (spec §7).
+"""UDP push shell: one socket, an ack receiver and a sender task driving ``PushHub`` (compatibility.md §7).
 
 The sender sends from a plain non-blocking socket and waits for writability only on ``EAGAIN``
 (~477k datagrams/s against ~49k through ``trio.socket.sendto``; ``docs/architecture.md``).
