@@ -90,11 +90,6 @@ SURROGATE = '"\\ud800"'
             {"consistencyType": "ephemeral", "metadata": f'{{"a":{SURROGATE}}}'},
         ),
         (
-            "DELETE",
-            "/v1/ns/instance/metadata/batch",
-            {"instances": f'[{{"ip":{SURROGATE},"port":8080}}]', "metadata": "a=b"},
-        ),
-        (
             "PUT",
             "/v1/ns/instance/beat",
             {"beat": f'{{"ip":"10.0.0.3","port":1,"metadata":{{"a":{SURROGATE}}}}}'},

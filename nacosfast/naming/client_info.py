@@ -8,6 +8,7 @@ from typing import Final
 
 from nacosfast.javaparse import UNKNOWN_VERSION, parse_version
 from nacosfast.limits import MAX_CLIENT_INFO_MEMO
+from nacosfast.naming.memo import BoundedMemo
 
 
 class ClientKind(enum.Enum):
@@ -78,22 +79,20 @@ class ClientInfoMemo:
     Bounded by ``limit``; once full, further agents are parsed per request and not remembered.
     """
 
-    __slots__ = ("_entries", "_limit")
+    __slots__ = ("_memo",)
 
     def __init__(self, limit: int = MAX_CLIENT_INFO_MEMO) -> None:
-        self._entries: dict[str, ClientInfo] = {}
-        self._limit = limit
+        self._memo: BoundedMemo[str, ClientInfo] = BoundedMemo(limit, clear_when_full=False)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._memo)
 
     def get(self, user_agent: str) -> ClientInfo:
         """The client a ``User-Agent`` describes (``parse_client_info``, remembered)."""
-        info = self._entries.get(user_agent)
+        info = self._memo.get(user_agent)
         if info is None:
             info = parse_client_info(user_agent)
-            if len(self._entries) < self._limit:
-                self._entries[user_agent] = info
+            self._memo.put(user_agent, info)
         return info
 
 
