@@ -10,6 +10,7 @@ import logging
 import os
 from typing import Final
 
+from nacosfast.cluster.members import service_key
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.limits import HOST_FIGURES_PERIOD_MS, MAX_SWITCH_VALUE_BYTES
 from nacosfast.naming.context import Context, Routes, any_method
@@ -181,13 +182,15 @@ def push_state(ctx: Context) -> Response:
 
 
 def distro_server(ctx: Context) -> Response:
-    """``GET /operator/distro/server``: the member responsible for a service (this standalone node)."""
+    """``GET /operator/distro/server``: the member responsible for (owning) a service."""
     params = ctx.params
     namespace = namespace_param(params)
     name = required_grouped_name(params)
-    if ctx.state.registry.get(namespace, name) is None:
+    state = ctx.state
+    if state.registry.get(namespace, name) is None:
         raise NotFound("service not found")
-    return json_reply({"responsibleServer": address(ctx.state)})
+    owner = address(state) if state.members is None else state.members.owner_of(service_key(namespace, name))
+    return json_reply({"responsibleServer": owner})
 
 
 def distro_status(ctx: Context) -> Response:

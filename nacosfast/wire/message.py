@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from binascii import a2b_qp
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote_to_bytes
@@ -172,7 +173,11 @@ class Request:
 
 @dataclass(slots=True)
 class Response:
-    """One HTTP response. ``durable_seq`` > 0 means: send only after the log made that record durable."""
+    """One HTTP response. ``durable_seq`` > 0 means: send only after the log made that record durable.
+
+    ``deferred``, if set, means the answer is not known yet (a write forwarded to the node that owns
+    its service): the HTTP layer awaits it and sends what it returns instead of this response.
+    """
 
     status: int = 200
     body: bytes = b"ok"
@@ -180,3 +185,4 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     close: bool = False
     durable_seq: int = 0
+    deferred: Callable[[], Awaitable[Response]] | None = None

@@ -385,6 +385,8 @@ class Hub:
         pending = answer_ready(client.conn, requests, self.responder.call, out, first)
         if pending is None:
             self._send(client, out[0] if len(out) == 1 else b"".join(out))
+        elif pending.response.deferred is not None:  # a forwarded write: a task awaits its answer
+            self._hand_off(client, b"".join(out), pending)
         elif pending.response.durable_seq > 0:
             if out:  # what is answered already goes now, not after the log
                 if not self._send_or_hand_off(client, b"".join(out), pending):
