@@ -13,9 +13,13 @@ import struct
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+import zstandard
+
+from nacosfast.limits import MAX_PEER_PAYLOAD_BYTES, PEER_ZSTD_LEVEL
 from nacosfast.wire.message import Request, Response
 
 __all__ = [
+    "ZstdCodec",
     "decode_beats",
     "decode_requests",
     "decode_responses",
@@ -34,6 +38,42 @@ _FORWARDED_HEADERS: Final = (b"content-type", b"user-agent", b"client-version")
 
 Beat = tuple[str, str, str]
 """A relayed beat: (namespace, grouped service name, datumKey)."""
+
+
+class ZstdCodec:
+    """zstd for peer bodies (one per node: its contexts are reused, never shared between nodes).
+
+    Every body is one frame that states its decompressed size; ``decompress`` refuses a frame that
+    does not, or that states more than ``max_bytes`` (a decompression bomb stops before any work).
+    """
+
+    def __init__(self, level: int = PEER_ZSTD_LEVEL, max_bytes: int = MAX_PEER_PAYLOAD_BYTES) -> None:
+        self._compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        self._decompressor = zstandard.ZstdDecompressor()
+        self.max_bytes = max_bytes
+
+    def compress(self, payload: bytes) -> bytes:
+        """One zstd frame holding ``payload``."""
+        compressed: bytes = self._compressor.compress(payload)
+        return compressed
+
+    def decompress(self, body: bytes) -> bytes:
+        """The payload of one frame made by ``compress``; ``ValueError`` if malformed or too large."""
+        try:
+            size = zstandard.frame_content_size(body)
+        except zstandard.ZstdError as error:
+            raise ValueError(f"peer body is not zstd: {error}") from None
+        if size < 0:
+            raise ValueError("peer body does not state its decompressed size")
+        if size > self.max_bytes:
+            raise ValueError(f"peer body decompresses to {size} bytes (at most {self.max_bytes})")
+        try:
+            payload: bytes = self._decompressor.decompress(body)
+        except zstandard.ZstdError as error:
+            raise ValueError(f"peer body is not valid zstd: {error}") from None
+        if len(payload) != size:
+            raise ValueError("peer body is not one whole zstd frame")
+        return payload
 
 
 def pack_fields(fields: Sequence[bytes]) -> bytes:
