@@ -14,8 +14,8 @@ Nacos's ``DistroFilter`` (spec §9.3) forwards instance writes and beats to the 
 - a request that was itself forwarded is never forwarded again (the loop guard): if views of the
   membership disagree, the receiving node handles it.
 
-Requests that fail validation are not forwarded: handled here, they get the same 400 they would get
-from the owner.
+A request without a valid service name is not forwarded (it has no owner): handled here, it gets the
+400 any node would give. Other mistakes are found by the owner, which answers the same 400.
 """
 
 from __future__ import annotations
@@ -94,6 +94,6 @@ def route(ctx: Context, route_key: tuple[str, str]) -> Response | None:
                 return answer
         elif _is_persistent_write(ctx):
             return None
-    except (NacosError, ValueError):  # invalid here, invalid at the owner: answer it here
+    except (NacosError, ValueError):  # no valid service, so no owner: answer it here
         return None
     return forwarding.forward(owner, ctx.request)

@@ -33,12 +33,6 @@ from nacosfast.wire.message import Request, Response
 log = logging.getLogger("nacosfast.server")
 
 
-@dataclass(frozen=True, slots=True)
-class RunningServer:
-    """What a started node reports: its HTTP port and UDP push address."""
-
-    http_port: int
-    push_address: tuple[str, int] | None
 
 
 @dataclass(slots=True)
@@ -51,6 +45,17 @@ class ClusterNode:
     router: PeerRouter
     forwarder: Forwarder
     membership: Membership
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    """What a started node reports: its HTTP port and UDP push address; its state and cluster parts
+    (for in-process tests and embedding)."""
+
+    http_port: int
+    push_address: tuple[str, int] | None
+    state: NamingState
+    cluster: ClusterNode | None = None
 
 
 def build_cluster(settings: Settings, state: NamingState, app: NamingApp) -> ClusterNode:
@@ -193,7 +198,7 @@ async def serve(
 
             http_port = await nursery.start(run_http)
             log.info("nacosfast serving Nacos naming on http://%s:%d/nacos", settings.host, http_port)
-            task_status.started(RunningServer(http_port, push_address))
+            task_status.started(RunningServer(http_port, push_address, state, cluster))
             nursery.start_soon(_stop_on_signal, http_scope)
     finally:
         await close_store(store)
