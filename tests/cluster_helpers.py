@@ -113,7 +113,8 @@ class InProcessNode:
 
     @property
     def members(self) -> MemberTable:
-        assert self.running is not None and self.running.cluster is not None
+        assert self.running is not None
+        assert self.running.cluster is not None
         return self.running.cluster.members
 
     def member_state(self, address: str) -> str | None:

@@ -25,7 +25,9 @@ def headers(
     return dict(signed_headers(secret, "POST", PATH, wall_ms, nonce, "10.0.0.2:8848", body))
 
 
-def verify(verifier: PeerVerifier, signed: dict[bytes, bytes], *, body: bytes = b"payload", now: int = NOW) -> str:
+def verify(
+    verifier: PeerVerifier, signed: dict[bytes, bytes], *, body: bytes = b"payload", now: int = NOW
+) -> str:
     return verifier.verify("POST", PATH, signed, body, now)
 
 

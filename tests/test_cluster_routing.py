@@ -133,7 +133,9 @@ def test_expiry_only_the_owner_expires_and_removes(node: NamingApp, members: Mem
     assert hosts_of(node, theirs) == ["10.1.1.1:80:True"]  # its owner decides
 
 
-def test_expiry_a_new_owner_treats_its_instances_as_just_beaten(node: NamingApp, members: MemberTable) -> None:
+def test_expiry_a_new_owner_treats_its_instances_as_just_beaten(
+    node: NamingApp, members: MemberTable
+) -> None:
     theirs = service_owned_by(members, B)
     assert call(node, "POST", INSTANCE_PATH, instance(theirs), forwarded=True, now_ms=0).body == b"ok"
     state = node.state

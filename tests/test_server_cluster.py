@@ -27,9 +27,7 @@ async def test_cluster_members_see_each_other_up_and_a_stopped_one_down(tmp_path
     async with running_cluster(tmp_path, 3) as nodes:
         a, b, c = nodes
         everyone = tuple(sorted(node.address for node in nodes))
-        await wait_for(
-            lambda: all(node.members.healthy_addresses() == everyone for node in nodes), "all UP"
-        )
+        await wait_for(lambda: all(node.members.healthy_addresses() == everyone for node in nodes), "all UP")
         servers = (await get_json(a.port, "/v1/ns/operator/servers"))["servers"]
         assert [server["address"] for server in servers] == list(everyone)
         assert {server["state"] for server in servers} == {UP}
@@ -71,8 +69,6 @@ async def test_cluster_peer_endpoints_refuse_unsigned_and_forged_requests(tmp_pa
         assert b"not signed" in body
         path = "/nacos/v1/ns/peer/member/beat"
         wrong = signed_headers(b"w" * 32, "POST", path, int(trio.current_time() * 1000), "n1", b.address, b"")
-        status, _ = await http(
-            a.port, "POST", path, headers={k.decode(): v.decode() for k, v in wrong}
-        )
+        status, _ = await http(a.port, "POST", path, headers={k.decode(): v.decode() for k, v in wrong})
         assert status == 403
         assert len(SECRET) >= 32

@@ -33,8 +33,6 @@ from nacosfast.wire.message import Request, Response
 log = logging.getLogger("nacosfast.server")
 
 
-
-
 @dataclass(slots=True)
 class ClusterNode:
     """The cluster parts of one node: what the Distro runner (and any other cluster task) needs."""
