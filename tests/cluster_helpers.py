@@ -152,15 +152,18 @@ def owned_by(nodes: list[InProcessNode], owner: InProcessNode, namespace: str = 
 
 
 @contextlib.asynccontextmanager
-async def running_cluster(tmp_path: Path, count: int, **overrides: Any) -> AsyncIterator[list[InProcessNode]]:
-    """``count`` nodes listing each other, all started; stopped on exit."""
+async def running_cluster(
+    tmp_path: Path, count: int, *, ports: list[int] | None = None, **overrides: Any
+) -> AsyncIterator[list[InProcessNode]]:
+    """``count`` nodes, all started; stopped on exit. They list each other with ``members`` unless
+    ``overrides`` names another member source (``cluster_conf``, ``address_server``)."""
     secret_file = write_secret(tmp_path)
-    ports = [free_port() for _ in range(count)]
-    members = ",".join(f"{LOOPBACK}:{port}" for port in ports)
+    ports = ports or [free_port() for _ in range(count)]
+    if not overrides.get("cluster_conf") and not overrides.get("address_server"):
+        overrides.setdefault("members", ",".join(f"{LOOPBACK}:{port}" for port in ports))
     base = Settings(
         host=LOOPBACK,
         push_enabled=False,
-        members=members,
         cluster_secret_file=str(secret_file),
         **{**FAST_TIMINGS, **overrides},
     )

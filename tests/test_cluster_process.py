@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -88,6 +90,20 @@ def test_cluster_processes_membership_up_down_up(cluster: list[ServerProcess]) -
     c = cluster[2] = ServerProcess(c.data_dir, port=c.port, extra_args=c.extra_args)  # same port and data
     c.start()
     c.wait_ready()
+    wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP again")
+
+
+def test_cluster_processes_a_stalled_member_goes_down_and_comes_back(cluster: list[ServerProcess]) -> None:
+    a, b, c = cluster
+    everyone = {server.address for server in cluster}
+    wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP")
+    os.kill(c.pid, signal.SIGSTOP)  # it accepts connections (the kernel does) but never answers
+    try:
+        wait_until(lambda: states(a).get(c.address) == "DOWN", "stalled node DOWN on a")
+        wait_until(lambda: states(b).get(c.address) == "DOWN", "stalled node DOWN on b")
+        assert states(a)[b.address] == "UP"
+    finally:
+        os.kill(c.pid, signal.SIGCONT)
     wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP again")
 
 
