@@ -155,8 +155,9 @@ def owned_by(nodes: list[InProcessNode], owner: InProcessNode, namespace: str = 
 async def running_cluster(
     tmp_path: Path, count: int, *, ports: list[int] | None = None, **overrides: Any
 ) -> AsyncIterator[list[InProcessNode]]:
-    """``count`` nodes, all started; stopped on exit. They list each other with ``members`` unless
-    ``overrides`` names another member source (``cluster_conf``, ``address_server``)."""
+    """``count`` nodes, started and all seeing each other UP; stopped on exit. They list each other
+    with ``members`` unless ``overrides`` names another member source (``cluster_conf``,
+    ``address_server``)."""
     secret_file = write_secret(tmp_path)
     ports = ports or [free_port() for _ in range(count)]
     if not overrides.get("cluster_conf") and not overrides.get("address_server"):
@@ -174,6 +175,11 @@ async def running_cluster(
         ]
         for node in nodes:
             await node.start()
+        everyone = tuple(sorted(node.address for node in nodes))
+        # Nodes started a moment apart may have refused each other's first report: wait for agreement.
+        await wait_for(
+            lambda: all(node.members.healthy_addresses() == everyone for node in nodes), "all members UP"
+        )
         try:
             yield nodes
         finally:

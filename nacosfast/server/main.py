@@ -176,13 +176,6 @@ async def serve(
                 push_address = await nursery.start(push_server.run)
             else:
                 state.switches.pushEnabled = False
-            if cluster is not None:
-                await nursery.start(run_cluster, cluster)
-                log.info(
-                    "cluster member %s; members: %s",
-                    cluster.members.self_address,
-                    ", ".join(member.address for member in cluster.members.members()),
-                )
             nursery.start_soon(run_reaper, state)
             http_scope = trio.CancelScope()
 
@@ -196,6 +189,13 @@ async def serve(
 
             http_port = await nursery.start(run_http)
             log.info("nacosfast serving Nacos naming on http://%s:%d/nacos", settings.host, http_port)
+            if cluster is not None:  # once peers can reach this node (until then it forwards nothing)
+                await nursery.start(run_cluster, cluster)
+                log.info(
+                    "cluster member %s; members: %s",
+                    cluster.members.self_address,
+                    ", ".join(member.address for member in cluster.members.members()),
+                )
             task_status.started(RunningServer(http_port, push_address, state, cluster))
             nursery.start_soon(_stop_on_signal, http_scope)
     finally:
