@@ -14,6 +14,7 @@ from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.forwarder import Forwarder
 from nacosfast.server.http import HttpLimits, serve_http
 from nacosfast.server.peers import PEER_PATH_PREFIX, PeerClient, PeerRouter, PeerUnavailable
+from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS
 from nacosfast.wire.message import Request, Response
 from tests.cluster_helpers import LOOPBACK, SECRET
 from tests.server_process import free_port
@@ -26,7 +27,7 @@ async def _never_waits(seq: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def peer_server(router: PeerRouter, limits: HttpLimits | None = None) -> AsyncIterator[str]:
+async def peer_server(router: PeerRouter, limits: HttpLimits = DEFAULT_HTTP_LIMITS) -> AsyncIterator[str]:
     def handle(request: Request) -> Response:
         if request.path.startswith(PEER_PATH_PREFIX):
             return router.handle(request, monotonic_ms(), wall_ms())
@@ -121,10 +122,19 @@ async def test_forwarder_handles_writes_here_when_the_owner_is_unreachable() -> 
         await nursery.start(forwarder.run)
         owner = f"{LOOPBACK}:{free_port()}"
         pending = [forwarder.forward(owner, Request("POST", "/nacos/v1/ns/instance")) for _ in range(3)]
-        answers = []
+        answers: list[Response] = []
+        all_answered = trio.Event()
+
+        def collect(answer: Response) -> None:
+            answers.append(answer)
+            if len(answers) == 3:
+                all_answered.set()
+
         for response in pending:
             assert response.deferred is not None
-            answers.append(await response.deferred())
+            response.deferred.on_resolved(collect)
+        with trio.fail_after(5):
+            await all_answered.wait()
         assert [answer.body for answer in answers] == [b"handled here"] * 3
         assert len(handled_here) == 3
         assert forwarder.handled_locally == 3

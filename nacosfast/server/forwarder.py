@@ -1,7 +1,8 @@
 """Forwarding to owners: batches of writes and relayed beats per owner, one peer call per batch.
 
 ``Forwarder`` is the server's ``naming.state.Forwarding``. ``forward(owner, request)`` queues the request
-on the owner's *write lane* and returns a response whose deferred answer the HTTP layer awaits; a lane
+on the owner's *write lane* and returns a response with a pending answer (the HTTP layer parks the
+connection until it resolves); a lane
 task sends everything queued (up to ``MAX_FORWARD_BATCH``) in one ``forward/requests`` call and hands
 each answer back. Requests that arrive while a call is in flight go together in the next one, so
 batches grow with load and add no delay when idle. If the owner cannot be reached (``PeerUnavailable``,
@@ -38,7 +39,7 @@ from nacosfast.naming.app import NamingApp
 from nacosfast.naming.instances import apply_relayed_beat
 from nacosfast.server.clock import wall_ms
 from nacosfast.server.peers import PeerClient, PeerReply, PeerUnavailable
-from nacosfast.wire.message import Request, Response
+from nacosfast.wire.message import PendingAnswer, Request, Response
 
 __all__ = ["FORWARD_BEATS", "FORWARD_REQUESTS", "Forwarder", "owner_handlers"]
 
@@ -46,26 +47,6 @@ log = logging.getLogger("nacosfast.forward")
 
 FORWARD_REQUESTS = "forward/requests"
 FORWARD_BEATS = "forward/beats"
-
-
-class _Slot:
-    """One forwarded request waiting for its answer."""
-
-    __slots__ = ("done", "request", "response")
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        self.response: Response | None = None
-        self.done = trio.Event()
-
-    def resolve(self, response: Response) -> None:
-        self.response = response
-        self.done.set()
-
-    async def wait(self) -> Response:
-        await self.done.wait()
-        assert self.response is not None
-        return self.response
 
 
 class _Lane:
@@ -114,8 +95,8 @@ class Forwarder:
         finally:
             self._nursery = None
             for lane in self._writes.values():  # stopping: answer what is still queued here
-                for slot in lane.items:
-                    slot.resolve(self._fallback(slot.request))
+                for request, pending in lane.items:
+                    pending.resolve(self._fallback(request))
                 lane.items.clear()
 
     def forward(self, owner: str, request: Request) -> Response:
@@ -126,10 +107,10 @@ class Forwarder:
         if len(lane.items) >= self._max_queue or self._nursery is None:
             self.handled_locally += 1
             return self._fallback(request)
-        slot = _Slot(request)
-        lane.items.append(slot)
+        pending = PendingAnswer()
+        lane.items.append((request, pending))
         self._start(lane, owner, self._send_writes)
-        return Response(deferred=slot.wait)
+        return Response(deferred=pending)
 
     def relay_beat(self, owner: str, namespace: str, name: str, key: str) -> None:
         """Queue one beat for ``owner`` (dropped if its lane is full)."""
@@ -160,27 +141,25 @@ class Forwarder:
         finally:
             lane.sending = False
 
-    async def _send_writes(self, owner: str, slots: list[_Slot]) -> None:
+    async def _send_writes(self, owner: str, batch: list[tuple[Request, PendingAnswer]]) -> None:
         try:
             reply = await self._client.call(
-                owner, FORWARD_REQUESTS, encode_requests(slot.request for slot in slots), self._timeout_s
+                owner, FORWARD_REQUESTS, encode_requests(request for request, _ in batch), self._timeout_s
             )
             responses = decode_responses(reply)
-            if len(responses) != len(slots):
-                raise ValueError(f"{len(responses)} answers to {len(slots)} forwarded requests")
+            if len(responses) != len(batch):
+                raise ValueError(f"{len(responses)} answers to {len(batch)} forwarded requests")
         except (PeerUnavailable, ValueError) as error:
-            log.warning(
-                "forwarding %d writes to %s failed (%s); handling them here", len(slots), owner, error
-            )
+            log.warning("forwarding %d writes to %s failed (%s); handled here", len(batch), owner, error)
         else:
-            self.forwarded += len(slots)
-            for slot, response in zip(slots, responses, strict=True):
-                slot.resolve(response)
+            self.forwarded += len(batch)
+            for (_, pending), response in zip(batch, responses, strict=True):
+                pending.resolve(response)
         finally:  # failed, or cancelled at shutdown: whatever has no answer is handled here
-            for slot in slots:
-                if slot.response is None:
+            for request, pending in batch:
+                if pending.response is None:
                     self.handled_locally += 1
-                    slot.resolve(self._fallback(slot.request))
+                    pending.resolve(self._fallback(request))
 
     async def _send_beats(self, owner: str, beats: list[Beat]) -> None:
         try:

@@ -14,8 +14,9 @@ By what each part owns:
 
 The application is a synchronous ``handler(request) -> Response``. A response with ``durable_seq > 0``
 is sent only after ``await wait_durable(seq)`` returns (503 if it raises). A response with a
-``deferred`` answer (a write forwarded to its owner in a cluster) is handed to a task that awaits it
-(bounded by the response timeout). A handler that raises answers 500 and the server carries on.
+``deferred`` answer (a write forwarded to its owner in a cluster) parks its connection until the
+answer resolves; the resolver's callback answers it, with no task per request. A handler that raises
+answers 500 and the server carries on.
 """
 
 from nacosfast.server.http.listener import serve_http

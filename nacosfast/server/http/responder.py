@@ -171,12 +171,14 @@ class Responder:
 
     async def wait_for_answer(self, response: Response) -> Response:
         """The answer a deferred ``response`` resolves to (503 if it does not arrive within the bound)."""
-        deferred = response.deferred
-        assert deferred is not None
-        resolved: Response | None = None
-        with self.bounded():
-            resolved = await deferred()
-        return resolved or _NO_ANSWER_IN_TIME
+        pending = response.deferred
+        assert pending is not None
+        if pending.response is None:
+            arrived = trio.Event()
+            pending.on_resolved(lambda _: arrived.set())
+            with self.bounded():
+                await arrived.wait()
+        return pending.response or _NO_ANSWER_IN_TIME
 
     async def finish(self, conn: HttpConnection, pending: Pending | None, send: Send) -> None:
         """Answer what ``pending`` left (waiting for answers and the log where needed), sending as it goes."""
