@@ -139,7 +139,8 @@ def main() -> int:
     print(f"registrations, {args.instances} per run, {args.connections} connections, median of {args.runs}")
     print(f"standalone     {solo_rate:7.0f}/s  server CPU {solo_cpu:6.1f} µs/registration")
     print(
-        f"cluster entry  {cluster_rate:7.0f}/s  entry CPU  {entry_cpu:6.1f} µs, all 3 nodes {total_cpu:6.1f} µs"
+        f"cluster entry  {cluster_rate:7.0f}/s  entry CPU  {entry_cpu:6.1f} µs, "
+        f"all 3 nodes {total_cpu:6.1f} µs"
     )
     print(f"ratio cluster/standalone {cluster_rate / solo_rate:.2f}")
     return 0
