@@ -31,6 +31,9 @@ class RecordingForwarding:
     def relay_beat(self, owner: str, namespace: str, name: str, key: str) -> None:
         self.relayed.append((owner, namespace, name, key))
 
+    def counters(self) -> dict[str, int]:
+        return {"forwarded": len(self.forwarded), "beatsRelayed": len(self.relayed)}
+
 
 def service_owned_by(members: MemberTable, owner: str) -> str:
     for index in range(1_000):
@@ -161,3 +164,21 @@ def test_expiry_take_over_rearms_only_newly_owned_services(node: NamingApp, memb
     assert expiry.take_over(state, 2_000) == 0  # nothing changed
     members.on_failure(B, 3_000, refused=True)
     assert expiry.take_over(state, 3_000) == 1  # only the service B owned
+
+
+def test_metrics_count_what_this_node_owns(node: NamingApp, members: MemberTable) -> None:
+    mine, theirs = service_owned_by(members, A), service_owned_by(members, B)
+    for name in (mine, theirs):
+        assert call(node, "POST", INSTANCE_PATH, instance(name), forwarded=True).body == b"ok"
+    assert call(node, "POST", INSTANCE_PATH, instance(theirs)) is FORWARDED
+    metrics = json.loads(call(node, "GET", "/v1/ns/operator/metrics").body)
+    assert (metrics["serviceCount"], metrics["responsibleServiceCount"]) == (2, 1)
+    assert (metrics["instanceCount"], metrics["responsibleInstanceCount"]) == (2, 1)
+    assert metrics["cluster"] == {
+        "self": A,
+        "healthyMembers": 2,
+        "membershipVersion": members.version,
+        "membershipStable": True,
+        "forwarded": 1,
+        "beatsRelayed": 0,
+    }

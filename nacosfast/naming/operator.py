@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Final
+from typing import Any, Final
 
 from nacosfast.cluster.members import service_key
 from nacosfast.errors import BadRequest, NotFound
@@ -18,6 +18,7 @@ from nacosfast.naming.journal import switches_record
 from nacosfast.naming.members import address, members, raft_peer, server_status
 from nacosfast.naming.names import namespace_param, required_grouped_name
 from nacosfast.naming.replies import json_reply, ok, request_param
+from nacosfast.naming.state import NamingState
 from nacosfast.naming.switch_update import updated
 from nacosfast.wire.message import Response
 
@@ -121,24 +122,51 @@ _HOST: Final = HostFigures()
 
 def metrics(ctx: Context) -> Response:
     """``GET /operator/metrics``: status (clients probe ``UP``), counts and host load."""
-    registry = ctx.state.registry
+    state = ctx.state
+    registry = state.registry
     services = registry.service_count
     instances = registry.instance_count
-    cpu, load, mem = _HOST.read(ctx.now_ms)
-    return json_reply(
-        {
-            "status": server_status(ctx.state),
-            "serviceCount": services,
-            "instanceCount": instances,
-            "raftNotifyTaskCount": 0,
-            "responsibleServiceCount": services,
-            "responsibleInstanceCount": instances,
-            "cpu": cpu,
-            "load": load,
-            "mem": mem,
-            "pushSubscriberCount": ctx.state.push.subscriber_count,
-        }
+    owned_services, owned_instances = (
+        _owned_counts(state) if state.members is not None else (services, instances)
     )
+    cpu, load, mem = _HOST.read(ctx.now_ms)
+    answer: dict[str, Any] = {
+        "status": server_status(state),
+        "serviceCount": services,
+        "instanceCount": instances,
+        "raftNotifyTaskCount": 0,
+        "responsibleServiceCount": owned_services,
+        "responsibleInstanceCount": owned_instances,
+        "cpu": cpu,
+        "load": load,
+        "mem": mem,
+        "pushSubscriberCount": state.push.subscriber_count,
+    }
+    if state.members is not None:
+        members = state.members
+        answer["cluster"] = {
+            "self": members.self_address,
+            "healthyMembers": len(members.healthy_addresses()),
+            "membershipVersion": members.version,
+            "membershipStable": members.stable(ctx.now_ms),
+            **(state.forwarding.counters() if state.forwarding is not None else {}),
+        }
+    return json_reply(answer)
+
+
+def _owned_counts(state: NamingState) -> tuple[int, int]:
+    """Services this node owns, and their instances (``responsible*Count``)."""
+    members = state.members
+    assert members is not None
+    registry = state.registry
+    owned_services = owned_instances = 0
+    for namespace in registry.namespaces():
+        for name in registry.services(namespace):
+            if members.is_owner(service_key(namespace, name)):
+                service = registry.get(namespace, name)
+                owned_services += 1
+                owned_instances += len(service) if service is not None else 0
+    return owned_services, owned_instances
 
 
 def get_switches(ctx: Context) -> Response:

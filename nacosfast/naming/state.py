@@ -77,6 +77,10 @@ class Forwarding(Protocol):
         """Pass one beat of a known instance on to ``owner`` (batched, fire and forget)."""
         ...
 
+    def counters(self) -> dict[str, int]:
+        """Forwarding figures for ``operator/metrics``."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ServerIdentity:
