@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nacos import NacosClient
 
 from nacosfast.cluster.members import MemberTable, service_key
 from tests.cluster_helpers import write_secret
 from tests.server_process import REPO_ROOT, ServerProcess, free_port
+from tests.test_realclient_python import stop_client_threads
 
 WAIT_LIMIT_S = 20.0
 TIMINGS = [
@@ -127,6 +129,30 @@ def test_cluster_processes_forward_writes_and_beats_to_the_owner(cluster: list[S
     assert sorted(listed_ips(a, name)) == ["10.0.0.7", "10.0.0.8"]
     assert b.request("DELETE", "/nacos/v1/ns/instance", instance) == (200, b"ok")
     assert listed_ips(a, name) == ["10.0.0.8"]
+
+
+@pytest.mark.realclient
+@pytest.mark.filterwarnings(
+    r"ignore:ssl\.SSLContext\(\) without protocol argument is deprecated:DeprecationWarning"
+)
+@pytest.mark.filterwarnings(r"ignore:ssl\.PROTOCOL_TLS is deprecated:DeprecationWarning")
+def test_cluster_processes_python_client_through_a_non_owner(
+    cluster: list[ServerProcess], tmp_path: Path
+) -> None:
+    a, b, _ = cluster
+    everyone = sorted(server.address for server in cluster)
+    wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP")
+    name = owned_name(everyone, a.address)
+    client = NacosClient(server_addresses=b.address, logDir=str(tmp_path))
+    try:
+        assert client.add_naming_instance(name, "10.0.0.9", 7000, "c1", 2.0) is True
+        reply = client.send_heartbeat(name, "10.0.0.9", 7000, "c1")
+        assert reply["code"] == 10200
+        assert listed_ips(a, name) == ["10.0.0.9"]  # on the owner, where b forwarded both
+        assert client.remove_naming_instance(name, "10.0.0.9", 7000, "c1") is True
+        assert listed_ips(a, name) == []
+    finally:
+        stop_client_threads(client)
 
 
 @pytest.mark.parametrize(
