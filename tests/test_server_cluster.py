@@ -7,6 +7,7 @@ from pathlib import Path
 
 import trio
 
+from nacosfast._core.registry import Instance
 from nacosfast.cluster.auth import signed_headers
 from nacosfast.cluster.members import DOWN, UP
 from nacosfast.naming import effects
@@ -149,3 +150,31 @@ async def test_cluster_beats_of_known_instances_are_relayed_to_the_owner(tmp_pat
         assert cluster is not None
         # The owner applied it before its answer reached b: wait for b to count the answer.
         await wait_for(lambda: cluster.forwarder.beats_relayed == 1, "b counting the relayed beat")
+
+
+async def test_cluster_owner_that_lacks_a_beating_instance_gets_it_registered(tmp_path: Path) -> None:
+    async with running_cluster(tmp_path, 2) as nodes:
+        a, b = nodes
+        name = owned_by(nodes, a)
+        grouped = f"DEFAULT_GROUP@@{name}"
+        assert b.running is not None
+        assert a.running is not None
+        # b holds a copy the owner does not have (written on b while a was unreachable, say).
+        known = Instance("10.0.0.3", 8081, "c1", weight=2.5, metadata={"zone": "z1"})
+        upsert(b.running.state, "public", grouped, known, monotonic_ms())
+        instance = {"serviceName": name, "ip": "10.0.0.3", "port": 8081, "clusterName": "c1"}
+        status, body = await http(b.port, "PUT", BEAT, instance)
+        assert (status, json.loads(body)["code"]) == (200, 10200)
+        owner = a.running.state
+
+        def on_owner() -> bool:
+            service = owner.registry.get("public", grouped)
+            return service is not None and service.get(known.key, True) is not None
+
+        await wait_for(on_owner, "the instance registered on its owner")
+        service = owner.registry.get("public", grouped)
+        assert service is not None
+        copied = service.get(known.key, True)
+        assert copied is not None
+        assert (copied.weight, dict(copied.metadata), copied.cluster) == (2.5, {"zone": "z1"}, "c1")
+        assert effects.beat_key("public", grouped, known.key) in owner.beats

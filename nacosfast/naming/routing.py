@@ -8,8 +8,11 @@ Nacos's ``DistroFilter`` (spec §9.3) forwards instance writes and beats to the 
   the request is handled here, as the owner would have (AP);
 - a beat whose instance this node knows is *answered here* with the reply the owner would give, and
   the beat is *relayed* to the owner in a batch (fire and forget; a lost one is repeated by the
-  client's next beat). A beat for an instance unknown here is forwarded like a write, so a beat that
-  re-registers an instance reaches the owner;
+  client's next beat). If the owner does not know the instance (it lost it, or a write for it was
+  handled here while the owner was unreachable), it says so and this node forwards a registration
+  built from its copy (``reregistration``), as a Nacos beat re-registers an unknown instance. A beat
+  for an instance unknown here is forwarded like a write, so a beat that re-registers an instance
+  reaches the owner;
 - persistent writes stay on the node that received them (they are journaled there);
 - a request that was itself forwarded is never forwarded again (the loop guard): if views of the
   membership disagree, the receiving node handles it.
@@ -20,8 +23,10 @@ A request without a valid service name is not forwarded (it has no owner): handl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Final
+from urllib.parse import urlencode
 
 from nacosfast.cluster.members import service_key
 from nacosfast.errors import NacosError
@@ -29,11 +34,13 @@ from nacosfast.naming import instances
 from nacosfast.naming.context import Context
 from nacosfast.naming.names import namespace_param, required_grouped_name
 from nacosfast.naming.params import Params
-from nacosfast.wire.message import Response
+from nacosfast.naming.state import NamingState
+from nacosfast.wire.message import Request, Response
 
-__all__ = ["route"]
+__all__ = ["reregistration", "route"]
 
 ServiceOf = Callable[[Params], tuple[str, str]]
+REGISTER_PATH: Final = "/nacos/v1/ns/instance"
 
 
 def _write_service(params: Params) -> tuple[str, str]:
@@ -97,3 +104,26 @@ def route(ctx: Context, route_key: tuple[str, str]) -> Response | None:
     except (NacosError, ValueError):  # no valid service, so no owner: answer it here
         return None
     return forwarding.forward(owner, ctx.request)
+
+
+def reregistration(state: NamingState, namespace: str, name: str, key: str) -> Request | None:
+    """A registration of this node's copy of an ephemeral instance, for an owner that lacks it."""
+    service = state.registry.get(namespace, name)
+    instance = service.get(key, True) if service is not None else None
+    if instance is None or instance.marked:
+        return None
+    query = urlencode(
+        {
+            "namespaceId": namespace,
+            "serviceName": name,
+            "ip": instance.ip,
+            "port": instance.port,
+            "clusterName": instance.cluster,
+            "weight": repr(instance.weight),
+            "enabled": "true" if instance.enabled else "false",
+            "ephemeral": "true",
+            "metadata": json.dumps(dict(instance.metadata)),
+            "app": instance.app,
+        }
+    )
+    return Request("POST", REGISTER_PATH, query=query.encode())

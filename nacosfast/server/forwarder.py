@@ -11,7 +11,8 @@ here by ``fallback`` (AP: the client gets the answer the owner would have given)
 
 ``relay_beat`` queues a beat on the owner's *beat lane* (separate, so beats never wait behind writes);
 a lost batch is not retried (every client beats again within its interval, well inside the 15 s
-timeout), and a full lane drops the beat.
+timeout), and a full lane drops the beat. The owner answers with the beats whose instance it does not
+know; for each, ``reregister`` may build a registration from this node's copy, which is forwarded.
 
 The owner side is ``owner_handlers``: the peer endpoints ``forward/requests`` (each request handled as
 a forwarded one: never forwarded again) and ``forward/beats``.
@@ -67,12 +68,14 @@ class Forwarder:
         client: PeerClient,
         fallback: Callable[[Request], Response],
         *,
+        reregister: Callable[[str, str, str], Request | None] | None = None,
         timeout_ms: int = FORWARD_TIMEOUT_MS,
         max_batch: int = MAX_FORWARD_BATCH,
         max_queue: int = MAX_FORWARD_QUEUE,
     ) -> None:
         self._client = client
         self._fallback = fallback
+        self._reregister = reregister
         self._timeout_s = timeout_ms / 1000
         self._max_batch = max_batch
         self._max_queue = max_queue
@@ -83,6 +86,7 @@ class Forwarder:
         self.handled_locally = 0
         self.beats_relayed = 0
         self.beats_dropped = 0
+        self.reregistered = 0
         self.batches = 0
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -163,12 +167,21 @@ class Forwarder:
 
     async def _send_beats(self, owner: str, beats: list[Beat]) -> None:
         try:
-            await self._client.call(owner, FORWARD_BEATS, encode_beats(beats), self._timeout_s)
-        except PeerUnavailable as error:
+            reply = await self._client.call(owner, FORWARD_BEATS, encode_beats(beats), self._timeout_s)
+            unknown = decode_beats(reply)
+        except (PeerUnavailable, ValueError) as error:
             log.info("relaying %d beats to %s failed: %s", len(beats), owner, error)
             self.beats_dropped += len(beats)
             return
         self.beats_relayed += len(beats)
+        reregister = self._reregister
+        if reregister is None:
+            return
+        for namespace, name, key in unknown:
+            request = reregister(namespace, name, key)
+            if request is not None:
+                self.reregistered += 1
+                self.forward(owner, request)
 
     def counters(self) -> dict[str, int]:
         """Forwarding figures for ``operator/metrics``."""
@@ -177,6 +190,7 @@ class Forwarder:
             "forwardedHandledLocally": self.handled_locally,
             "beatsRelayed": self.beats_relayed,
             "beatsDropped": self.beats_dropped,
+            "beatsReregistered": self.reregistered,
             "forwardBatches": self.batches,
         }
 
@@ -193,11 +207,10 @@ def owner_handlers(app: NamingApp) -> dict[str, Callable[[str, bytes, int], byte
         return PeerReply(encode_responses(responses), durable_seq)
 
     def handle_beats(kind: str, payload: bytes, now_ms: int) -> bytes:
+        """Apply relayed beats; answer those whose instance is unknown here."""
         state = app.state
-        unknown = sum(
-            not apply_relayed_beat(state, namespace, name, key, now_ms)
-            for namespace, name, key in decode_beats(payload)
+        return encode_beats(
+            beat for beat in decode_beats(payload) if not apply_relayed_beat(state, *beat, now_ms)
         )
-        return str(unknown).encode()
 
     return {FORWARD_REQUESTS: handle_requests, FORWARD_BEATS: handle_beats}

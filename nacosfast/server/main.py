@@ -18,6 +18,7 @@ from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
+from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.durability import Durability
@@ -82,7 +83,10 @@ def build_cluster(settings: Settings, state: NamingState, app: NamingApp) -> Clu
     def handle_here(request: Request) -> Response:
         return app.handle(request, monotonic_ms(), wall_ms(), forwarded=True)
 
-    forwarder = Forwarder(client, handle_here, timeout_ms=settings.forward_timeout_ms)
+    def reregister(namespace: str, name: str, key: str) -> Request | None:
+        return reregistration(state, namespace, name, key)
+
+    forwarder = Forwarder(client, handle_here, reregister=reregister, timeout_ms=settings.forward_timeout_ms)
     for kind, handler in owner_handlers(app).items():
         router.register(kind, handler)
     source = MemberSource(
