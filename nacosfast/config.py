@@ -23,6 +23,10 @@ from nacosfast.limits import (
 )
 
 
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+"""Listening addresses that do not name the node: its member address must then be given."""
+
+
 class ConfigError(ValueError):
     """A configuration file or flag that cannot be used."""
 
@@ -90,6 +94,11 @@ class Settings:
             raise ConfigError("cluster mode needs cluster_secret_file (--cluster-secret-file PATH)")
         if self.port == 0 and not self.cluster_address:
             raise ConfigError("cluster mode needs a fixed port (or cluster_address)")
+        if self.host in _WILDCARD_HOSTS and not self.cluster_address:
+            raise ConfigError(
+                f"listening on {self.host}, this node needs cluster_address (--cluster-address ip:port): "
+                "the address its peers list it under"
+            )
         try:
             check_address(self.self_address)
         except ValueError as error:

@@ -140,6 +140,7 @@ def test_config_cluster_flags_and_checks() -> None:
         ({"address_server": "ftp://x/list", "cluster_secret_file": "s"}, "must be an http:// URL"),
         ({"members": "a:1", "cluster_secret_file": "s", "member_down_ms": 10}, "member timings"),
         ({"members": "a:1", "cluster_secret_file": "s", "cluster_address": "x y:1"}, "cluster_address"),
+        ({"members": "a:1", "cluster_secret_file": "s", "host": "0.0.0.0"}, "needs cluster_address"),
     ],
 )
 def test_config_cluster_refusals(overrides: dict[str, object], message: str) -> None:
