@@ -22,7 +22,6 @@ from nacosfast.limits import (
     PUSH_RETRY_MS,
 )
 
-
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 """Listening addresses that do not name the node: its member address must then be given."""
 
