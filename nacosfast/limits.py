@@ -23,6 +23,11 @@ REAPER_PERIOD_MS: Final = 100
 between 15 s and 20 s; a sweep of 1,000,000 untouched instances costs under 1 ms here, so sweeping
 every 100 ms puts each transition within 0.1 s of the 15 s / 30 s marks."""
 
+REAPER_STALL_MS: Final = 5_000
+"""A sweep this late means the process did not run (SIGSTOP, a paused VM): beats sent meanwhile never
+arrived, so every tracked instance then counts as just beaten instead of expiring on resume. A whole
+client beat period (5 s): shorter stalls cannot have lost a beat's worth of time."""
+
 # --- HTTP (nacosfast.wire.http, nacosfast.server.http) -----------------------------------------------
 MAX_HEADER_BYTES: Final = 16 * 1024
 """Request line plus headers; more is 431. nginx's default large buffer is 8 KiB, h11's limit 16 KiB."""

@@ -130,3 +130,13 @@ def test_member_list_parses_nacos_cluster_conf() -> None:
         with pytest.raises(ValueError, match="member"):
             parse_member_list(bad)
     assert check_address("h", 7) == "h:7"
+
+
+def test_members_a_stalled_node_does_not_judge_its_peers_by_the_stall() -> None:
+    members = table()
+    members.tick(1_000, 1)
+    members.tick(41_000, 2)  # this node did not run for 40 s: its peers' silence says nothing
+    assert members.healthy_addresses() == (A, B, C)
+    assert state_of(members, B) == UP
+    members.tick(46_000, 3)  # but silence after the resume counts
+    assert state_of(members, B) == SUSPICIOUS

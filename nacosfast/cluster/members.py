@@ -119,6 +119,7 @@ class MemberTable:
         self._members: dict[str, Member] = {self_address: Member(self_address, UP, now_ms)}
         self._healthy: tuple[str, ...] = (self_address,)
         self._peers: tuple[str, ...] = ()
+        self._last_tick_ms: int | None = None
         self.set_members(addresses, now_ms)
         self.version = 1
         self.changed_ms = now_ms
@@ -203,11 +204,22 @@ class MemberTable:
             self._set_state(member, SUSPICIOUS, now_ms)
 
     def tick(self, now_ms: int, wall_ms: int) -> None:
-        """Beat this node itself and turn silent peers ``SUSPICIOUS``, then ``DOWN``."""
+        """Beat this node itself and turn silent peers ``SUSPICIOUS``, then ``DOWN``.
+
+        If the previous tick is more than ``down_after_ms`` ago, this node itself did not run (a
+        stopped process, a paused VM): the peers' silence says nothing, so each is given a fresh
+        window (heard from now) instead of being judged DOWN.
+        """
         timings = self.timings
         me = self._members[self.self_address]
+        stalled = self._last_tick_ms is not None and now_ms - self._last_tick_ms > timings.down_after_ms
+        self._last_tick_ms = now_ms
         me.last_heard_ms = now_ms
         me.last_report_wall_ms = wall_ms
+        if stalled:
+            for member in self._members.values():
+                member.last_heard_ms = max(member.last_heard_ms, now_ms)
+            return
         for member in list(self._members.values()):
             if member is me or member.state == DOWN:
                 continue

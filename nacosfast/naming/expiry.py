@@ -38,7 +38,7 @@ from nacosfast.naming import effects
 from nacosfast.naming.journal import is_durable
 from nacosfast.naming.state import NamingState
 
-__all__ = ["clean_empty_services", "expire_beats", "sweep", "take_over"]
+__all__ = ["clean_empty_services", "expire_beats", "forgive_stall", "sweep", "take_over"]
 
 log = logging.getLogger("nacosfast.naming.expiry")
 
@@ -63,6 +63,16 @@ def sweep(state: NamingState, now_ms: int) -> None:
     elif now_ms >= due:
         state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
         clean_empty_services(state, now_ms)
+
+
+def forgive_stall(state: NamingState, now_ms: int, stalled_ms: int) -> None:
+    """This node did not run for ``stalled_ms``: every tracked instance counts as beaten ``now_ms``.
+
+    Beats sent while the process was stopped never arrived (or went to another node), so judging
+    instances by them would expire live ones the moment the node runs again.
+    """
+    log.warning("this node did not run for %d ms: every instance counts as just beaten", stalled_ms)
+    state.beats.touch_all(now_ms)
 
 
 def take_over(state: NamingState, now_ms: int) -> int:

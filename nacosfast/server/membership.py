@@ -106,7 +106,10 @@ class Membership:
                         self._in_flight.add(peer)
                         nursery.start_soon(self._report, peer, interval_s)
                 rounds += 1
-                await trio.sleep_until(start + rounds * interval_s)
+                due = start + rounds * interval_s
+                if trio.current_time() > due + interval_s:  # this process did not run: no catching up
+                    start, rounds = trio.current_time(), 0
+                await trio.sleep_until(due)
 
     async def _report(self, peer: str, timeout_s: float) -> None:
         try:
