@@ -15,8 +15,9 @@ a connection the peer closed while idle is replaced once, transparently.
 ``durable_seq`` makes the HTTP layer wait for the log before answering (a forwarded persistent write).
 
 Why not httpx: its Trio support goes through anyio and h11, whose per-request cost is several times
-that of this client (perf-notes: h11 is 108 µs per request against ~24 µs for a plain parser), and
-peer calls are few, batched, and always to nacosfast itself, so a small client is enough.
+that of this client (a Trio + h11 server measured ~108 µs of CPU per request on this kind of machine,
+against ~24 µs with a plain parser), and peer calls are few, batched, and always to nacosfast itself,
+so a small client is enough.
 """
 
 from __future__ import annotations
