@@ -1,4 +1,4 @@
-"""``nacosfast server``: run a standalone Nacos-compatible naming server."""
+"""``nacosfast server``: run a Nacos-compatible naming server, standalone or as a cluster member."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from nacosfast.config import ConfigError, load_settings
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nacosfast", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    server = commands.add_parser("server", help="run a standalone naming server")
+    server = commands.add_parser("server", help="run a naming server (standalone, or a cluster member)")
     server.add_argument("--config", help="TOML file; every flag below is also a key there")
     server.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     server.add_argument("--port", type=int, help="HTTP port (default 8848)")
@@ -30,6 +30,30 @@ def _parser() -> argparse.ArgumentParser:
         help="push to the clientIP a subscriber names, as Nacos does, instead of the address its request"
         " came from (only behind a trusted proxy: anyone could aim pushes at any host)",
     )
+    cluster = server.add_argument_group("cluster mode (any member source makes this node a member)")
+    cluster.add_argument("--members", help="members as host:port,host:port,... (this node included)")
+    cluster.add_argument(
+        "--cluster-conf", dest="cluster_conf", help="Nacos cluster.conf file, re-read when it changes"
+    )
+    cluster.add_argument(
+        "--address-server", dest="address_server", help="http:// URL listing the members, polled every 5 s"
+    )
+    cluster.add_argument(
+        "--cluster-secret-file",
+        dest="cluster_secret_file",
+        help="file with the shared cluster secret (>= 32 bytes; required in cluster mode)",
+    )
+    cluster.add_argument(
+        "--cluster-address", dest="cluster_address", help="this node's host:port among the members"
+    )
+    for name, what in (
+        ("member-report-ms", "status report period (default 2000)"),
+        ("member-suspicious-ms", "silence before a member is SUSPICIOUS (default 5000)"),
+        ("member-down-ms", "silence before a member is DOWN (default 9000)"),
+        ("membership-settle-ms", "quiet time before membership counts as stable (default 10000)"),
+        ("forward-timeout-ms", "wait for an owner before handling a write locally (default 2000)"),
+    ):
+        cluster.add_argument(f"--{name}", dest=name.replace("-", "_"), type=int, help=what)
     return parser
 
 

@@ -8,7 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nacosfast.limits import PUSH_COALESCE_MS, PUSH_GIVE_UP_MS, PUSH_REPEAT_MS, PUSH_RETRY_MS
+from nacosfast.cluster.auth import check_secret
+from nacosfast.cluster.member_list import check_address, parse_member_list
+from nacosfast.limits import (
+    FORWARD_TIMEOUT_MS,
+    MEMBER_DOWN_AFTER_MS,
+    MEMBER_REPORT_INTERVAL_MS,
+    MEMBER_SUSPICIOUS_AFTER_MS,
+    MEMBERSHIP_SETTLE_MS,
+    PUSH_COALESCE_MS,
+    PUSH_GIVE_UP_MS,
+    PUSH_REPEAT_MS,
+    PUSH_RETRY_MS,
+)
+
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+"""Listening addresses that do not name the node: its member address must then be given."""
 
 
 class ConfigError(ValueError):
@@ -36,6 +51,66 @@ class Settings:
     push_to_client_ip: bool = False
     """Push to the ``clientIP`` a list request names (Nacos) instead of the address it came from.
     Only behind a trusted address-rewriting proxy: it lets anyone aim pushes at any host."""
+    members: str = ""
+    """Cluster members, ``host:port`` separated by commas; any of ``members``, ``cluster_conf`` and
+    ``address_server`` makes this node a cluster member (none: standalone)."""
+    cluster_conf: str = ""
+    """A Nacos ``cluster.conf`` file (one ``ip[:port]`` a line, ``#`` comments), re-read when it changes."""
+    address_server: str = ""
+    """An ``http://`` URL answering the member list (one ``ip:port`` a line), polled every 5 s."""
+    cluster_secret_file: str = ""
+    """File holding the shared cluster secret (at least 32 bytes); required in cluster mode."""
+    cluster_address: str = ""
+    """This node's ``host:port`` as listed among the members; empty means ``host:port``."""
+    member_report_ms: int = MEMBER_REPORT_INTERVAL_MS
+    member_suspicious_ms: int = MEMBER_SUSPICIOUS_AFTER_MS
+    member_down_ms: int = MEMBER_DOWN_AFTER_MS
+    membership_settle_ms: int = MEMBERSHIP_SETTLE_MS
+    forward_timeout_ms: int = FORWARD_TIMEOUT_MS
+
+    @property
+    def cluster_mode(self) -> bool:
+        """Whether a member list source is configured."""
+        return bool(self.members or self.cluster_conf or self.address_server)
+
+    @property
+    def self_address(self) -> str:
+        """This node's member address."""
+        return self.cluster_address or f"{self.host}:{self.port}"
+
+    def member_list(self) -> tuple[str, ...]:
+        """The ``members`` setting, parsed (``ConfigError`` if malformed)."""
+        try:
+            return parse_member_list(self.members.replace(",", "\n"))
+        except ValueError as error:
+            raise ConfigError(f"members: {error}") from None
+
+    def _validate_cluster(self) -> None:
+        sources = [name for name in ("members", "cluster_conf", "address_server") if getattr(self, name)]
+        if len(sources) > 1:
+            raise ConfigError(f"give only one member source, not {' and '.join(sources)}")
+        if not self.cluster_secret_file:
+            raise ConfigError("cluster mode needs cluster_secret_file (--cluster-secret-file PATH)")
+        if self.port == 0 and not self.cluster_address:
+            raise ConfigError("cluster mode needs a fixed port (or cluster_address)")
+        if self.host in _WILDCARD_HOSTS and not self.cluster_address:
+            raise ConfigError(
+                f"listening on {self.host}, this node needs cluster_address (--cluster-address ip:port): "
+                "the address its peers list it under"
+            )
+        try:
+            check_address(self.self_address)
+        except ValueError as error:
+            raise ConfigError(f"cluster_address: {error}") from None
+        self.member_list()
+        if self.address_server and not self.address_server.startswith("http://"):
+            raise ConfigError(f"address_server must be an http:// URL, got {self.address_server!r}")
+        if not 1 <= self.member_report_ms <= self.member_suspicious_ms <= self.member_down_ms:
+            raise ConfigError(
+                "member timings must satisfy 1 <= member_report_ms <= member_suspicious_ms <= member_down_ms"
+            )
+        if self.membership_settle_ms < 0 or self.forward_timeout_ms < 1:
+            raise ConfigError("membership_settle_ms must not be negative and forward_timeout_ms positive")
 
     def validate(self) -> Settings:
         """Check ranges; raise ``ConfigError`` naming the bad setting."""
@@ -52,7 +127,23 @@ class Settings:
                 raise ConfigError(f"{name} must not be negative")
         if self.push_give_up_ms < 1:
             raise ConfigError("push_give_up_ms must be at least 1")
+        if self.cluster_mode:
+            self._validate_cluster()
         return self
+
+
+def read_cluster_secret(path: str) -> bytes:
+    """The cluster secret in ``path`` (a trailing line break is not part of it); ``ConfigError`` if the
+    file cannot be read or holds fewer than 32 bytes."""
+    try:
+        with Path(path).open("rb") as handle:
+            secret = handle.read(64 * 1024).rstrip(b"\r\n")
+    except OSError as error:
+        raise ConfigError(f"cannot read the cluster secret file {path}: {error}") from None
+    try:
+        return check_secret(secret)
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
 
 
 def load_settings(config_file: str | None, overrides: dict[str, Any]) -> Settings:

@@ -23,6 +23,11 @@ REAPER_PERIOD_MS: Final = 100
 between 15 s and 20 s; a sweep of 1,000,000 untouched instances costs under 1 ms here, so sweeping
 every 100 ms puts each transition within 0.1 s of the 15 s / 30 s marks."""
 
+REAPER_STALL_MS: Final = 5_000
+"""A sweep this late means the process did not run (SIGSTOP, a paused VM): beats sent meanwhile never
+arrived, so every tracked instance then counts as just beaten instead of expiring on resume. A whole
+client beat period (5 s): shorter stalls cannot have lost a beat's worth of time."""
+
 # --- HTTP (nacosfast.wire.http, nacosfast.server.http) -----------------------------------------------
 MAX_HEADER_BYTES: Final = 16 * 1024
 """Request line plus headers; more is 431. nginx's default large buffer is 8 KiB, h11's limit 16 KiB."""
@@ -250,3 +255,60 @@ MAX_NAMESPACE_NAME_LENGTH: Final = 128
 """A namespace's display name (Nacos ``tenant_info.tenant_name`` is VARCHAR(128))."""
 MAX_NAMESPACE_DESC_LENGTH: Final = 256
 """A namespace's description (Nacos ``tenant_info.tenant_desc`` is VARCHAR(256))."""
+
+# --- Cluster membership, ownership and peers (nacosfast.cluster, nacosfast.server.peers; spec §9) -----
+DEFAULT_MEMBER_PORT: Final = 8848
+"""Port of a ``cluster.conf`` or address-server entry written without one (Nacos's default)."""
+MEMBER_REPORT_INTERVAL_MS: Final = 2_000
+"""Each node reports its status to every peer this often (Nacos ``MemberInfoReportTask``: 2 s)."""
+MEMBER_SUSPICIOUS_AFTER_MS: Final = 5_000
+"""A peer not heard from (no report received, no report answered) for this long is SUSPICIOUS: two
+missed reports and a half. It stays in the healthy list, as in Nacos."""
+MEMBER_DOWN_AFTER_MS: Final = 9_000
+"""A peer not heard from for this long is DOWN (four missed reports) and leaves the healthy list, so
+its services get new owners. Nacos takes 3 failed reports (6 s) or one refused connection."""
+MEMBER_FAIL_LIMIT: Final = 3
+"""Consecutive failed reports to a peer (timeouts, errors) after which it is DOWN at once; a refused
+connection (nothing listens: the process is gone) makes it DOWN on the first failure, as in Nacos."""
+MEMBERSHIP_SETTLE_MS: Final = 10_000
+"""Membership is *stable* once no member changed state for this long. Anti-entropy deletes keys only
+when stable (Nacos #10323 emptied live services while the member list was moving)."""
+MEMBER_CONF_POLL_MS: Final = 1_000
+"""How often the ``cluster.conf`` file's mtime and size are checked (Nacos watches it with inotify)."""
+ADDRESS_SERVER_POLL_MS: Final = 5_000
+"""How often the address server's member list is fetched (Nacos: 5 s)."""
+MAX_MEMBERS: Final = 256
+"""Members in one cluster; a longer list (a mistaken file) is refused. Every node reports to every
+other one every 2 s, so the report traffic grows with the square of this."""
+MAX_MEMBER_LIST_BYTES: Final = 64 * 1024
+"""Largest ``cluster.conf`` or address-server answer read."""
+PEER_REPLAY_WINDOW_MS: Final = 30_000
+"""A signed peer request is accepted only if its timestamp is within this of the receiver's wall clock
+(either way), and its nonce was not seen within the window. Nodes' clocks must agree this well (NTP)."""
+MAX_PEER_NONCES: Final = 200_000
+"""Nonces remembered for replay detection (each at most one window old). Peers batch their traffic, so
+a few thousand requests per second is already a lot; beyond this, signed requests get 503 until old
+nonces leave the window."""
+MIN_CLUSTER_SECRET_BYTES: Final = 32
+"""The shared cluster secret must be at least this long (256 bits for HMAC-SHA256)."""
+PEER_CALL_TIMEOUT_MS: Final = 2_000
+"""Default time a peer call may take, connect to reply (Nacos's distro filter uses 2 s too)."""
+PEER_CONNECT_TIMEOUT_MS: Final = 1_000
+"""Time to open a connection to a peer (loopback or LAN)."""
+MAX_PEER_CONNECTIONS: Final = 8
+"""Keep-alive connections kept open to one peer; calls beyond it wait for a connection to be free."""
+MAX_PEER_PAYLOAD_BYTES: Final = 256 * 1024 * 1024
+"""Largest decompressed peer payload (request or reply); a zstd bomb stops here. A full snapshot of
+1,000,000 instances is below 200 MiB raw."""
+MAX_PEER_REPLY_BYTES: Final = 64 * 1024 * 1024
+"""Largest compressed peer reply read (requests are bounded by ``MAX_BODY_BYTES`` of the HTTP server)."""
+PEER_ZSTD_LEVEL: Final = 1
+"""zstd level between nodes: level 1 compresses a snapshot 17x at ~1.2 GB/s (gzip-6: 20x, 156 MB/s)."""
+FORWARD_TIMEOUT_MS: Final = 2_000
+"""A write forwarded to its owner is handled locally (AP) if the owner has not answered in this time."""
+MAX_FORWARD_BATCH: Final = 512
+"""Forwarded requests (or relayed beats) sent to one owner in one peer call. Requests queue while a call
+is in flight and go together in the next one, so batching adds no delay."""
+MAX_FORWARD_QUEUE: Final = 20_000
+"""Forwarded requests waiting for one owner; beyond it a write is handled locally (as when the owner
+is unreachable) and a relayed beat is dropped (the client's next beat, 5 s later, goes again)."""

@@ -149,8 +149,10 @@ def call(
     now_ms: int = 0,
     wall_ms: int | None = None,
     remote: tuple[str, int] = ("127.0.0.1", 0),
+    forwarded: bool = False,
 ) -> Response:
-    """Send one request through the application, as the HTTP layer would (from ``remote``)."""
+    """Send one request through the application, as the HTTP layer would (from ``remote``;
+    ``forwarded``: as a verified peer's forwarded request arrives)."""
     headers = {b"user-agent": user_agent.encode()}
     if form is not None:
         body = urlencode(form).encode()
@@ -163,7 +165,8 @@ def call(
         body=body,
         remote=remote,
     )
-    return app.handle(request, now_ms, WALL_EPOCH_MS + now_ms if wall_ms is None else wall_ms)
+    wall = WALL_EPOCH_MS + now_ms if wall_ms is None else wall_ms
+    return app.handle(request, now_ms, wall, forwarded=forwarded)
 
 
 def json_body(response: Response) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from nacosfast.__main__ import main
-from nacosfast.config import ConfigError, Settings, load_settings
+from nacosfast.config import ConfigError, Settings, load_settings, read_cluster_secret
 from nacosfast.naming.push import PushConfig
 
 
@@ -109,3 +109,52 @@ def test_push_to_client_ip_is_off_by_default_and_set_by_flag_or_file(tmp_path: P
     config = tmp_path / "nacosfast.toml"
     config.write_text("push_to_client_ip = true\n")
     assert load_settings(str(config), {}).push_to_client_ip is True
+
+
+def test_config_cluster_flags_and_checks() -> None:
+    settings = load_settings(
+        None,
+        {
+            "members": "127.0.0.1:8848, 127.0.0.1:8850",
+            "cluster_secret_file": "/etc/secret",
+            "member_report_ms": 100,
+        },
+    )
+    assert settings.cluster_mode
+    assert settings.self_address == "127.0.0.1:8848"
+    assert settings.member_list() == ("127.0.0.1:8848", "127.0.0.1:8850")
+    assert not load_settings(None, {}).cluster_mode
+    assert load_settings(None, {"cluster_conf": "c", "cluster_secret_file": "s"}).cluster_mode
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"members": "127.0.0.1:1"}, "needs cluster_secret_file"),
+        (
+            {"members": "127.0.0.1:1", "cluster_conf": "c", "cluster_secret_file": "s"},
+            "only one member source",
+        ),
+        ({"members": "127.0.0.1:1", "cluster_secret_file": "s", "port": 0}, "needs a fixed port"),
+        ({"members": "127.0.0.1:0", "cluster_secret_file": "s"}, "members: not a member port"),
+        ({"address_server": "ftp://x/list", "cluster_secret_file": "s"}, "must be an http:// URL"),
+        ({"members": "a:1", "cluster_secret_file": "s", "member_down_ms": 10}, "member timings"),
+        ({"members": "a:1", "cluster_secret_file": "s", "cluster_address": "x y:1"}, "cluster_address"),
+        ({"members": "a:1", "cluster_secret_file": "s", "host": "0.0.0.0"}, "needs cluster_address"),
+    ],
+)
+def test_config_cluster_refusals(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(None, overrides)
+
+
+def test_config_cluster_secret_file(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.write_bytes(b"k" * 32 + b"\n")
+    assert read_cluster_secret(str(good)) == b"k" * 32
+    short = tmp_path / "short"
+    short.write_bytes(b"k" * 31 + b"\n")
+    with pytest.raises(ConfigError, match="31 bytes; at least 32"):
+        read_cluster_secret(str(short))
+    with pytest.raises(ConfigError, match="cannot read the cluster secret file"):
+        read_cluster_secret(str(tmp_path / "missing"))

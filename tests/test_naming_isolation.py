@@ -50,6 +50,8 @@ DOCUMENTED_CONSTANTS: Final = {
     ("nacosfast.naming.instances", "_CONSISTENCY_TYPES"): "consistencyType → kind of instance",
     ("nacosfast.naming.operator", "NACOS_LOGGERS"): "Nacos logName → nacosfast logger name",
     ("nacosfast.naming.operator", "LOG_LEVELS"): "logback level name → logging level",
+    ("nacosfast.naming.routing", "_FORWARDED"): "route → service of a write forwarded to its owner",
+    ("nacosfast.naming.routing", "_RELAYED"): "route → service of a beat relayed to its owner",
     ("nacosfast.naming.switch_update", "ENTRIES"): "switch entry → its parser",
     ("nacosfast.naming.switch_update", "_BATCH_FIELDS"): "batch JSON key → switch field",
     ("nacosfast.naming.switch_update", "_PUSH_VERSION_FIELDS"): "client type → push*Version field",

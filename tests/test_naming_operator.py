@@ -388,8 +388,11 @@ def test_server_status_gates_naming_requests(
     for response in (r for r, passes in ((listed, get_passes), (registered, post_passes)) if not passes):
         assert (response.status, response.body) == (503, refused)
     assert unknown.status == (501 if get_passes else 503)
-    # Peers pass; the console is outside /v1/ns/; switches stay reachable to set the status back.
-    assert call(app, "POST", REGISTER, INSTANCE, user_agent="Nacos-Server:1.4.8").status == 200
+    # Authenticated peers' forwarded requests pass; a peer's User-Agent alone earns nothing (Nacos
+    # CVE-2021-29441); the console is outside /v1/ns/; switches stay reachable to set the status back.
+    assert call(app, "POST", REGISTER, INSTANCE, forwarded=True).status == 200
+    pretender = call(app, "POST", REGISTER, INSTANCE, user_agent="Nacos-Server:1.4.8")
+    assert pretender.status == (200 if post_passes else 503)
     assert call(app, "GET", "/v1/console/health/liveness").status == 200
     assert call(app, "GET", "/v1/ns/ops/switches").status == 200
     assert put_switch(app, "overriddenServerStatus", "null").body == b"ok"

@@ -100,3 +100,34 @@ async def test_expiry_unhealthy_after_15s_and_gone_after_30s(autojump_clock: tri
         assert SILENT["ip"] not in hosts
         assert hosts[ALIVE["ip"]]["healthy"] is True
         nursery.cancel_scope.cancel()
+
+
+async def test_reaper_forgives_a_stall_of_the_whole_process(mock_clock: trio.testing.MockClock) -> None:
+    """A node that did not run for 40 s (SIGSTOP) must not expire, on resume, instances whose beats it
+    could not receive; afterwards they expire on the usual schedule if they stay silent."""
+    state = build_state(MemoryJournal(), wall_ms)
+    app = NamingApp(state)
+    request = Request("POST", "/nacos/v1/ns/instance", query=b"serviceName=svc&ip=10.0.0.1&port=80")
+    assert app.handle(request, monotonic_ms(), wall_ms()).body == b"ok"
+
+    def health() -> bool | None:
+        service = state.registry.get("public", "DEFAULT_GROUP@@svc")
+        instance = service.get("10.0.0.1:80:unknown:DEFAULT", True) if service is not None else None
+        return None if instance is None else instance.healthy
+
+    async def advance(seconds: float, step: float = 0.1) -> None:
+        for _ in range(round(seconds / step)):
+            mock_clock.jump(step)
+            await trio.testing.wait_all_tasks_blocked()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_reaper, state)
+        await advance(1)  # a few sweeps on time
+        mock_clock.jump(40)  # the process is stopped: no sweep and no beat for 40 s
+        await trio.testing.wait_all_tasks_blocked()
+        assert health() is True  # forgiven: it counts as beaten at resume (t = 41 s)
+        await advance(14.5)
+        assert health() is True
+        await advance(1)  # more than 15 s after resume
+        assert health() is False
+        nursery.cancel_scope.cancel()

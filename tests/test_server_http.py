@@ -22,7 +22,7 @@ from nacosfast.limits import (
 )
 from nacosfast.server.http import Handler, HttpLimits, WaitDurable, serve_http, serve_stream
 from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS
-from nacosfast.wire.message import Request, Response
+from nacosfast.wire.message import PendingAnswer, Request, Response
 
 # --- helpers ----------------------------------------------------------------------------------------------
 
@@ -717,3 +717,63 @@ async def test_serve_http_client_that_disconnects_mid_request_is_forgotten() -> 
 def test_handler_type_is_a_plain_callable() -> None:
     handler: Callable[[Request], Response] = echo
     assert handler(Request("GET", "/p")).body == b"GET /p []|"
+
+
+# --- deferred answers (forwarded writes) -------------------------------------------------------------------
+
+
+class DeferringHandler:
+    """``/later/<n>`` answers once released, ``/durable/<n>`` too and then durable; the rest now."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, PendingAnswer] = {}
+        self.arrived: dict[str, trio.Event] = {}
+
+    def __call__(self, request: Request) -> Response:
+        if request.path.startswith(("/later/", "/durable/")):
+            pending = self.pending[request.path] = PendingAnswer()
+            self._arrival(request.path).set()
+            return Response(deferred=pending)
+        return Response(body=request.path.encode())
+
+    def _arrival(self, path: str) -> trio.Event:
+        return self.arrived.setdefault(path, trio.Event())
+
+    async def release(self, path: str) -> None:
+        """Resolve ``path``'s answer once it has arrived."""
+        await self._arrival(path).wait()
+        durable_seq = 1 if path.startswith("/durable/") else 0
+        self.pending[path].resolve(Response(body=b"resolved " + path.encode(), durable_seq=durable_seq))
+
+
+async def test_deferred_answers_keep_their_order_over_a_stream() -> None:
+    handler = DeferringHandler()
+    async with memory_server(handler) as (client, reader):
+        await client.send_all(b"GET /now HTTP/1.1\r\n\r\nPOST /later/1 HTTP/1.1\r\n\r\n")
+        await client.send_all(b"GET /after HTTP/1.1\r\n\r\n")
+        assert (await reader.answer()).body == b"/now"
+        await trio.testing.wait_all_tasks_blocked()
+        assert reader.done == []
+        await handler.release("/later/1")
+        first, second = await reader.answers(2)
+        assert [first.body, second.body] == [b"resolved /later/1", b"/after"]
+
+
+async def test_deferred_answers_park_the_connection_without_holding_up_others() -> None:
+    handler = DeferringHandler()
+    with trio.fail_after(10):
+        async with socket_server(handler) as (port, _):
+            slow, slow_reader = await connect(port)
+            fast, fast_reader = await connect(port)
+            async with slow, fast:
+                await slow.send_all(b"POST /later/1 HTTP/1.1\r\n\r\nGET /after HTTP/1.1\r\n\r\n")
+                await fast.send_all(b"GET /other HTTP/1.1\r\n\r\n")
+                assert (await fast_reader.answer()).body == b"/other"
+                await handler.release("/later/1")
+                first, second = await slow_reader.answers(2)
+                assert [first.body, second.body] == [b"resolved /later/1", b"/after"]
+                await slow.send_all(b"POST /durable/2 HTTP/1.1\r\n\r\n")
+                await handler.release("/durable/2")  # resolved to a durable answer: waits for the log too
+                assert (await slow_reader.answer()).body == b"resolved /durable/2"
+                await slow.send_all(b"GET /again HTTP/1.1\r\n\r\n")  # the hub watches it again
+                assert (await slow_reader.answer()).body == b"/again"

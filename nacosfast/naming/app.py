@@ -10,6 +10,7 @@ from typing import Final
 from nacosfast.errors import NacosError
 from nacosfast.limits import MAX_LOGGED_QUERY_CHARS
 from nacosfast.naming.context import Context, Routes
+from nacosfast.naming.routing import route
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import APPLICATION_JSON, REASON_PHRASES, Request, Response
 
@@ -19,8 +20,6 @@ CONTEXT_PATH: Final = "/nacos"
 NAMING_PREFIX: Final = "/v1/ns/"
 OPERATOR_ALIAS: Final = ("/v1/ns/ops/", "/v1/ns/operator/")
 SWITCHES_PATH: Final = "/v1/ns/operator/switches"
-PEER_AGENT: Final = "Nacos-Server"
-"""``User-Agent`` prefix of Nacos peers, which pass the server-status gate."""
 MIN_LIMITED_STATUS: Final = 200
 MAX_LIMITED_STATUS: Final = 599
 """``limitedUrlMap`` codes that are answered; others (1xx, beyond 599) are not valid final statuses."""
@@ -44,10 +43,11 @@ def traffic_revise(state: NamingState, request: Request, path: str, route_path: 
     """Nacos's ``TrafficReviseFilter`` before ``/v1/ns/*`` (compatibility.md §1.4); ``None`` lets it pass.
 
     A ``limitedUrlMap`` entry that prefixes ``URI?query`` answers its status with an empty body (only
-    real final statuses, 200..599, are honoured). When the server status is not ``UP``, peers
-    (``Nacos-Server`` agents) pass, ``WRITE_ONLY`` lets writes pass and ``READ_ONLY`` lets GETs pass;
-    the rest get 503. Unlike Nacos, ``/operator/switches`` always passes, so that an operator can set
-    the status back to ``UP`` (Nacos then only takes that from a peer).
+    real final statuses, 200..599, are honoured). When the server status is not ``UP``,
+    ``WRITE_ONLY`` lets writes pass and ``READ_ONLY`` lets GETs pass; the rest get 503. Unlike Nacos,
+    ``/operator/switches`` always passes, so that an operator can set the status back to ``UP`` (Nacos
+    then only takes that from a peer), and a ``Nacos-Server`` ``User-Agent`` earns nothing (Nacos
+    CVE-2021-29441): requests forwarded by peers are authenticated by signature and skip this gate.
     """
     switches = state.switches
     limited = switches.limitedUrlMap
@@ -59,8 +59,6 @@ def traffic_revise(state: NamingState, request: Request, path: str, route_path: 
                 return Response(status=code, body=b"")
     status = switches.overriddenServerStatus
     if not status or status == "UP" or route_path == SWITCHES_PATH:
-        return None
-    if request.user_agent.startswith(PEER_AGENT):
         return None
     if (status == "WRITE_ONLY" and request.method != "GET") or (
         status == "READ_ONLY" and request.method == "GET"
@@ -93,13 +91,18 @@ class NamingApp:
         self.state = state
         self.routes = collect_routes() if routes is None else routes
 
-    def handle(self, request: Request, now_ms: int, wall_ms: int) -> Response:
-        """Answer one request."""
+    def handle(self, request: Request, now_ms: int, wall_ms: int, *, forwarded: bool = False) -> Response:
+        """Answer one request.
+
+        ``forwarded``: the request was forwarded by an authenticated peer. It is handled here whoever
+        owns its service (never forwarded again) and passes the server-status gate, as Nacos's
+        peer requests do.
+        """
         path = request.path
         route_path = path[len(CONTEXT_PATH) :] if path.startswith(CONTEXT_PATH + "/") else None
         if route_path is not None and route_path.startswith(OPERATOR_ALIAS[0]):
             route_path = OPERATOR_ALIAS[1] + route_path[len(OPERATOR_ALIAS[0]) :]
-        if route_path and route_path.startswith(NAMING_PREFIX):
+        if route_path and route_path.startswith(NAMING_PREFIX) and not forwarded:
             revised = traffic_revise(self.state, request, path, route_path)
             if revised is not None:
                 return revised
@@ -118,7 +121,12 @@ class NamingApp:
                 return spring_error(501, f"no such api:{request.method}:{path}", path, wall_ms)
             return spring_error(404, "No message available", path, wall_ms)
         try:
-            return handler(Context(self.state, request, now_ms, wall_ms))
+            ctx = Context(self.state, request, now_ms, wall_ms)
+            if self.state.members is not None and not forwarded and route_path:
+                routed = route(ctx, (request.method, route_path))
+                if routed is not None:
+                    return routed
+            return handler(ctx)
         except NacosError as error:
             return Response(status=error.status, body=error.body())
         except Exception as error:  # a bug in a handler: logged and answered, never raised

@@ -9,6 +9,13 @@ ClientBeatCheckTask does not run then); the beat table keeps its last-beat times
 beats stopped meanwhile expire as soon as the switch is on again. Empty-service cleanup does not
 depend on that switch.
 
+In a cluster (``state.members`` set) only the owner of a service expires its instances and removes it
+when empty: transitions of services owned elsewhere are skipped (their owner decides, and replication
+brings the result). When the healthy member list changes, every ephemeral instance of a service that
+this node owns now but did not own before is treated as just beaten (its beat times are re-armed), so
+a handover — a member lost or added, this node restarting — never expires an instance that kept
+beating to the previous owner. The first sweep takes over every service this node owns.
+
 Services without instances are removed as Nacos's EmptyServiceAutoClean does: every
 ``EMPTY_SERVICE_CLEAN_PERIOD_MS`` each service is looked at, and one found empty on
 ``EMPTY_SERVICE_CLEAN_ROUNDS`` consecutive looks, at least ``EMPTY_SERVICE_MIN_AGE_MS`` after the first,
@@ -21,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable
 
+from nacosfast.cluster.members import owner_among, service_key
 from nacosfast.limits import (
     EMPTY_SERVICE_CLEAN_PERIOD_MS,
     EMPTY_SERVICE_CLEAN_ROUNDS,
@@ -30,7 +38,7 @@ from nacosfast.naming import effects
 from nacosfast.naming.journal import is_durable
 from nacosfast.naming.state import NamingState
 
-__all__ = ["clean_empty_services", "expire_beats", "sweep"]
+__all__ = ["clean_empty_services", "expire_beats", "forgive_stall", "sweep", "take_over"]
 
 log = logging.getLogger("nacosfast.naming.expiry")
 
@@ -44,6 +52,9 @@ def _instance_of(key: Hashable) -> tuple[str, str, str] | None:
 
 def sweep(state: NamingState, now_ms: int) -> None:
     """Expire beats (mark unhealthy, remove) and, when due, clean up empty services."""
+    members = state.members
+    if members is not None and members.healthy_addresses() != state.owned_under:
+        take_over(state, now_ms)
     if state.switches.healthCheckEnabled:
         expire_beats(state, now_ms)
     due = state.next_empty_check_ms
@@ -52,6 +63,56 @@ def sweep(state: NamingState, now_ms: int) -> None:
     elif now_ms >= due:
         state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
         clean_empty_services(state, now_ms)
+
+
+def forgive_stall(state: NamingState, now_ms: int, stalled_ms: int) -> None:
+    """This node did not run for ``stalled_ms``: every tracked instance counts as beaten ``now_ms``.
+
+    Beats sent while the process was stopped never arrived (or went to another node), so judging
+    instances by them would expire live ones the moment the node runs again.
+    """
+    log.warning("this node did not run for %d ms: every instance counts as just beaten", stalled_ms)
+    state.beats.touch_all(now_ms)
+
+
+def take_over(state: NamingState, now_ms: int) -> int:
+    """Re-arm the beat times of every instance of services owned now but not under ``owned_under``.
+
+    Returns how many instances were re-armed. Marked and persistent instances are never tracked.
+    """
+    members = state.members
+    assert members is not None
+    me = members.self_address
+    before = state.owned_under
+    registry = state.registry
+    rearmed = 0
+    for namespace in registry.namespaces():
+        for name in registry.services(namespace):
+            key = service_key(namespace, name)
+            if members.owner_of(key) != me or (before and owner_among(before, key) == me):
+                continue
+            service = registry.get(namespace, name)
+            if service is None:
+                continue
+            for instance in service.instances(ephemeral=True):
+                if not instance.marked:
+                    state.beats.track(
+                        effects.beat_key(service.namespace, service.name, instance.key),
+                        now_ms,
+                        instance.beat_timeout_ms,
+                        instance.delete_timeout_ms,
+                        instance.healthy,
+                    )
+                    rearmed += 1
+    if rearmed:
+        log.info("took over services: %d instances treated as just beaten", rearmed)
+    state.owned_under = members.healthy_addresses()
+    return rearmed
+
+
+def _owns(state: NamingState, namespace: str, name: str) -> bool:
+    members = state.members
+    return members is None or members.is_owner(service_key(namespace, name))
 
 
 def expire_beats(state: NamingState, now_ms: int) -> None:
@@ -63,6 +124,8 @@ def expire_beats(state: NamingState, now_ms: int) -> None:
         if target is None:
             continue
         namespace, name, instance_key = target
+        if not _owns(state, namespace, name):
+            continue
         change = registry.set_healthy(namespace, name, instance_key, True, False)
         if change is not None:
             log.info("beat timeout: %s %s %s is unhealthy", namespace, name, instance_key)
@@ -72,6 +135,8 @@ def expire_beats(state: NamingState, now_ms: int) -> None:
         if target is None:
             continue
         namespace, name, instance_key = target
+        if not _owns(state, namespace, name):
+            continue
         service = registry.get(namespace, name)
         instance = service.get(instance_key, True) if service is not None else None
         if instance is None or instance.marked:
@@ -89,7 +154,7 @@ def clean_empty_services(state: NamingState, now_ms: int) -> list[tuple[str, str
     for namespace in registry.namespaces():
         for name in registry.services(namespace):
             service = registry.get(namespace, name)
-            if service is None or len(service):
+            if service is None or len(service) or not _owns(state, namespace, name):
                 continue
             key = (namespace, name)
             before = previous.get(key)

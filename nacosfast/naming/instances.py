@@ -44,11 +44,19 @@ from nacosfast.naming.names import (
 )
 from nacosfast.naming.params import Params, parse_int, parse_json
 from nacosfast.naming.render import render_list, service_meta
-from nacosfast.naming.state import NamingState
+from nacosfast.naming.state import Forwarding, NamingState
 from nacosfast.naming.switches import Switches
 from nacosfast.wire.message import APPLICATION_JSON, Response
 
-__all__ = ["ROUTES", "ListQuery", "datum_key"]
+__all__ = [
+    "ROUTES",
+    "ListQuery",
+    "apply_relayed_beat",
+    "beat_service",
+    "client_beat_service",
+    "datum_key",
+    "relay_beat",
+]
 
 CODE_OK: Final = 10200
 """``NamingResponseCode.OK`` in a beat reply."""
@@ -549,22 +557,72 @@ def _interval(instance: Instance, switches: Switches) -> int:
     return switches.clientBeatInterval
 
 
+def _beat_target(params: Params) -> tuple[str, _BeatInfo | None]:
+    """The datumKey a beat names and its decoded ``beat`` JSON, if it has one."""
+    cluster_default = check_cluster(params.optional("clusterName", DEFAULT_CLUSTER))
+    raw_beat = params.optional("beat")
+    if raw_beat:
+        info = _parse_beat(raw_beat, cluster_default)
+        return datum_key(info.ip, info.port, info.cluster), info
+    ip = check_ip(params.optional("ip"))
+    port = params.integer("port", 0, low=0, high=_MAX_PORT)
+    return datum_key(ip, port, cluster_default), None
+
+
+def _beat_known(state: NamingState, namespace: str, name: str, instance: Instance, now_ms: int) -> None:
+    """A beat of a registered ephemeral instance: note it, and revive the instance if it was unhealthy."""
+    key = instance.key
+    status = state.beats.beat(effects.beat_key(namespace, name, key), now_ms)
+    if not instance.marked:
+        if status == BEAT_UNKNOWN:  # not tracked (should not happen): track it from now on
+            effects.track(state, namespace, name, instance.replace(healthy=True), now_ms)
+        if status == BEAT_REVIVED or not instance.healthy:
+            effects.notify(state, state.registry.set_healthy(namespace, name, key, True, True), now_ms)
+
+
+def apply_relayed_beat(state: NamingState, namespace: str, name: str, key: str, now_ms: int) -> bool:
+    """A beat another node answered and relayed here, the owner; ``False`` if the instance is unknown."""
+    service = state.registry.get(namespace, name)
+    instance = service.get(key, True) if service is not None else None
+    if instance is None:
+        return False
+    _beat_known(state, namespace, name, instance, now_ms)
+    return True
+
+
+def relay_beat(
+    ctx: Context, namespace: str, name: str, owner: str, forwarding: Forwarding
+) -> Response | None:
+    """A beat for a service ``owner`` owns: if this node knows the instance, answer as the owner would
+    (the reply depends only on the instance and the switches) and relay the beat to the owner in a
+    batch. ``None`` when the instance is unknown here: the request itself must go to the owner.
+    """
+    key, _ = _beat_target(ctx.params)
+    service = ctx.state.registry.get(namespace, name)
+    instance = service.get(key, True) if service is not None else None
+    if instance is None:
+        return None
+    forwarding.relay_beat(owner, namespace, name, key)
+    switches = ctx.state.switches
+    return _beat_reply(ctx.state, CODE_OK, _interval(instance, switches), switches.lightBeatEnabled)
+
+
+def beat_service(params: Params) -> tuple[str, str]:
+    """Namespace and grouped name of an ``/instance/beat`` request (400 when malformed)."""
+    return namespace_param(params), required_grouped_name(params)
+
+
+def client_beat_service(params: Params) -> tuple[str, str]:
+    """Namespace and grouped name of an ``/api/clientBeat`` request (400 when malformed)."""
+    return namespace_param(params), _legacy_name(params)
+
+
 def _handle_beat(ctx: Context, namespace: str, name: str) -> Response:
     """Nacos ``InstanceController.beat`` (§3.7, §8.1)."""
     params = ctx.params
     state = ctx.state
     switches = state.switches
-    cluster_default = check_cluster(params.optional("clusterName", DEFAULT_CLUSTER))
-    raw_beat = params.optional("beat")
-    info: _BeatInfo | None = None
-    if raw_beat:
-        info = _parse_beat(raw_beat, cluster_default)
-        ip, port, cluster = info.ip, info.port, info.cluster
-    else:
-        ip = check_ip(params.optional("ip"))
-        port = params.integer("port", 0, low=0, high=_MAX_PORT)
-        cluster = cluster_default
-    key = datum_key(ip, port, cluster)
+    key, info = _beat_target(params)
     service = state.registry.get(namespace, name)
     ephemeral = service.get(key, True) if service is not None else None
     if ephemeral is None:
@@ -574,32 +632,29 @@ def _handle_beat(ctx: Context, namespace: str, name: str) -> Response:
         if info is None:
             return _beat_reply(state, CODE_NOT_FOUND, switches.clientBeatInterval, None)
         instance = _build(
-            ip, port, cluster, weight=info.weight, ephemeral=info.ephemeral, metadata=info.metadata()
+            info.ip,
+            info.port,
+            info.cluster,
+            weight=info.weight,
+            ephemeral=info.ephemeral,
+            metadata=info.metadata(),
         )
         written = upsert(state, namespace, name, instance, ctx.now_ms)
         reply = _beat_reply(state, CODE_OK, _interval(instance, switches), switches.lightBeatEnabled)
         reply.durable_seq = written.durable_seq
         return reply
-    now_ms = ctx.now_ms
-    status = state.beats.beat(effects.beat_key(namespace, name, key), now_ms)
-    if not ephemeral.marked:
-        if status == BEAT_UNKNOWN:  # not tracked (should not happen): track it from now on
-            effects.track(state, namespace, name, ephemeral.replace(healthy=True), now_ms)
-        if status == BEAT_REVIVED or not ephemeral.healthy:
-            effects.notify(state, state.registry.set_healthy(namespace, name, key, True, True), now_ms)
+    _beat_known(state, namespace, name, ephemeral, ctx.now_ms)
     return _beat_reply(state, CODE_OK, _interval(ephemeral, switches), switches.lightBeatEnabled)
 
 
 def beat(ctx: Context) -> Response:
     """PUT ``/instance/beat``."""
-    params = ctx.params
-    return _handle_beat(ctx, namespace_param(params), required_grouped_name(params))
+    return _handle_beat(ctx, *beat_service(ctx.params))
 
 
 def client_beat(ctx: Context) -> Response:
     """Any method ``/api/clientBeat``: a beat for ``DEFAULT_GROUP@@<dom>``."""
-    params = ctx.params
-    return _handle_beat(ctx, namespace_param(params), _legacy_name(params))
+    return _handle_beat(ctx, *client_beat_service(ctx.params))
 
 
 # --- metadata batch and statuses -------------------------------------------------------------------

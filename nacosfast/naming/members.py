@@ -1,7 +1,8 @@
 """How this node presents itself: server status, ``Member`` JSON (compatibility.md §4, §9.1), RaftPeer.
 
-A standalone node is the only member of its cluster, in state ``UP``. The cluster-membership layer
-replaces :func:`members` when nacosfast runs as a cluster.
+A standalone node is the only member of its cluster, in state ``UP``. In a cluster every member of
+``state.members`` is listed with its state (``UP``, ``SUSPICIOUS``, ``DOWN``), the wall time of its last
+report (``extendInfo.lastRefreshTime``) and its failed reports in a row (``failAccessCnt``).
 """
 
 from __future__ import annotations
@@ -24,31 +25,60 @@ def server_status(state: NamingState) -> str:
 
 
 def address(state: NamingState) -> str:
-    """This node's ``ip:port``."""
+    """This node's ``ip:port`` (its member address in a cluster)."""
+    if state.members is not None:
+        return state.members.self_address
     identity = state.identity
     return f"{identity.host}:{identity.port}"
 
 
-def self_member(state: NamingState, wall_ms: int) -> dict[str, Any]:
-    """This node as a Nacos ``Member`` (Spring-written: every field present)."""
-    identity = state.identity
+def member_json(
+    ip: str, port: int, state: str, last_refresh_ms: int, version: str, fail_count: int
+) -> dict[str, Any]:
+    """One Nacos ``Member`` (Spring-written: every field present)."""
+    extend: dict[str, Any] = {"lastRefreshTime": last_refresh_ms, "raftPort": str(port - RAFT_PORT_OFFSET)}
+    if version:
+        extend["version"] = version
     return {
-        "ip": identity.host,
-        "port": identity.port,
-        "state": "UP",
-        "extendInfo": {
-            "lastRefreshTime": wall_ms,
-            "raftPort": str(identity.port - RAFT_PORT_OFFSET),
-            "version": NACOS_COMPAT_VERSION,
-        },
-        "address": address(state),
-        "failAccessCnt": 0,
+        "ip": ip,
+        "port": port,
+        "state": state,
+        "extendInfo": extend,
+        "address": f"{ip}:{port}",
+        "failAccessCnt": fail_count,
     }
+
+
+def self_member(state: NamingState, wall_ms: int) -> dict[str, Any]:
+    """This node as a Nacos ``Member``."""
+    table = state.members
+    if table is not None:
+        me = table.get(table.self_address)
+        assert me is not None
+        return member_json(me.ip, me.port, me.state, wall_ms, NACOS_COMPAT_VERSION, 0)
+    identity = state.identity
+    return member_json(identity.host, identity.port, "UP", wall_ms, NACOS_COMPAT_VERSION, 0)
 
 
 def members(state: NamingState, wall_ms: int) -> list[dict[str, Any]]:
     """Every member, sorted by address (a standalone node lists only itself)."""
-    return [self_member(state, wall_ms)]
+    table = state.members
+    if table is None:
+        return [self_member(state, wall_ms)]
+    me = table.self_address
+    return [
+        self_member(state, wall_ms)
+        if member.address == me
+        else member_json(
+            member.ip,
+            member.port,
+            member.state,
+            member.last_report_wall_ms,
+            member.version,
+            member.fail_count,
+        )
+        for member in table.members()
+    ]
 
 
 def raft_peer(state: NamingState) -> dict[str, Any]:

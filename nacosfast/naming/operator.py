@@ -7,8 +7,9 @@ by :mod:`nacosfast.naming.switch_update` and journaled whole, as Nacos writes it
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Any, Final
 
+from nacosfast.cluster.members import service_key
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.limits import MAX_LOG_NAME_LENGTH, MAX_SWITCH_VALUE_BYTES
 from nacosfast.naming.context import Context, Routes, any_method
@@ -16,6 +17,7 @@ from nacosfast.naming.journal import switches_record
 from nacosfast.naming.members import address, members, raft_peer, server_status
 from nacosfast.naming.names import namespace_param, required_grouped_name
 from nacosfast.naming.replies import json_reply, ok, request_param
+from nacosfast.naming.state import NamingState
 from nacosfast.naming.switch_update import updated
 from nacosfast.wire.message import Response
 
@@ -46,24 +48,51 @@ LOG_LEVELS: Final = {
 
 def metrics(ctx: Context) -> Response:
     """``GET /operator/metrics``: status (clients probe ``UP``), counts, host load (``state.host``)."""
-    registry = ctx.state.registry
+    state = ctx.state
+    registry = state.registry
     services = registry.service_count
     instances = registry.instance_count
-    host = ctx.state.host
-    return json_reply(
-        {
-            "status": server_status(ctx.state),
-            "serviceCount": services,
-            "instanceCount": instances,
-            "raftNotifyTaskCount": 0,
-            "responsibleServiceCount": services,
-            "responsibleInstanceCount": instances,
-            "cpu": host.cpu,
-            "load": host.load,
-            "mem": host.mem,
-            "pushSubscriberCount": ctx.state.push.subscriber_count,
-        }
+    owned_services, owned_instances = (
+        _owned_counts(state) if state.members is not None else (services, instances)
     )
+    host = state.host
+    answer: dict[str, Any] = {
+        "status": server_status(state),
+        "serviceCount": services,
+        "instanceCount": instances,
+        "raftNotifyTaskCount": 0,
+        "responsibleServiceCount": owned_services,
+        "responsibleInstanceCount": owned_instances,
+        "cpu": host.cpu,
+        "load": host.load,
+        "mem": host.mem,
+        "pushSubscriberCount": state.push.subscriber_count,
+    }
+    if state.members is not None:
+        members = state.members
+        answer["cluster"] = {
+            "self": members.self_address,
+            "healthyMembers": len(members.healthy_addresses()),
+            "membershipVersion": members.version,
+            "membershipStable": members.stable(ctx.now_ms),
+            **(state.forwarding.counters() if state.forwarding is not None else {}),
+        }
+    return json_reply(answer)
+
+
+def _owned_counts(state: NamingState) -> tuple[int, int]:
+    """Services this node owns, and their instances (``responsible*Count``)."""
+    members = state.members
+    assert members is not None
+    registry = state.registry
+    owned_services = owned_instances = 0
+    for namespace in registry.namespaces():
+        for name in registry.services(namespace):
+            if members.is_owner(service_key(namespace, name)):
+                service = registry.get(namespace, name)
+                owned_services += 1
+                owned_instances += len(service) if service is not None else 0
+    return owned_services, owned_instances
 
 
 def get_switches(ctx: Context) -> Response:
@@ -107,13 +136,15 @@ def push_state(ctx: Context) -> Response:
 
 
 def distro_server(ctx: Context) -> Response:
-    """``GET /operator/distro/server``: the member responsible for a service (this standalone node)."""
+    """``GET /operator/distro/server``: the member responsible for (owning) a service."""
     params = ctx.params
     namespace = namespace_param(params)
     name = required_grouped_name(params)
-    if ctx.state.registry.get(namespace, name) is None:
+    state = ctx.state
+    if state.registry.get(namespace, name) is None:
         raise NotFound("service not found")
-    return json_reply({"responsibleServer": address(ctx.state)})
+    owner = address(state) if state.members is None else state.members.owner_of(service_key(namespace, name))
+    return json_reply({"responsibleServer": owner})
 
 
 def distro_status(ctx: Context) -> Response:

@@ -8,10 +8,12 @@ from typing import Any, Protocol
 
 from nacosfast._core.beats import BeatTable
 from nacosfast._core.registry import Registry
+from nacosfast.cluster.members import MemberTable
 from nacosfast.naming.client_info import ClientInfoMemo
 from nacosfast.naming.memo import NamingMemos
 from nacosfast.naming.namespaces import NamespaceTable
 from nacosfast.naming.switches import Switches
+from nacosfast.wire.message import Request, Response
 
 
 class SubscriberView(Protocol):
@@ -64,6 +66,23 @@ class JournalSink(Protocol):
         ...
 
 
+class Forwarding(Protocol):
+    """How a cluster node hands writes and beats for services it does not own to their owner."""
+
+    def forward(self, owner: str, request: Request) -> Response:
+        """A response whose ``deferred`` answer is the owner's (or, if the owner cannot be reached,
+        this node's own, as if the request had been forwarded here)."""
+        ...
+
+    def relay_beat(self, owner: str, namespace: str, name: str, key: str) -> None:
+        """Pass one beat of a known instance on to ``owner`` (batched, fire and forget)."""
+        ...
+
+    def counters(self) -> dict[str, int]:
+        """Forwarding figures for ``operator/metrics``."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ServerIdentity:
     """How this node presents itself (health and member endpoints)."""
@@ -109,3 +128,10 @@ class NamingState:
     """The latest host figures, replaced by the server's sampler task."""
     memos: NamingMemos = field(default_factory=NamingMemos)
     """What the endpoints remember between requests (bounded; this node's own)."""
+    members: MemberTable | None = None
+    """Cluster membership and ownership; ``None`` on a standalone node (it owns everything)."""
+    forwarding: Forwarding | None = None
+    """Where writes for services owned elsewhere go; ``None`` on a standalone node."""
+    owned_under: tuple[str, ...] | None = None
+    """The healthy member list under which ``naming.expiry`` last took over services (``None``: not
+    yet): when it changes, services newly owned have their instances' beat times re-armed."""

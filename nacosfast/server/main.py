@@ -1,4 +1,5 @@
-"""Wire a standalone node together: durable log, naming application, HTTP, UDP push, reaper, signals."""
+"""Wire a node together: durable log, naming application, HTTP, UDP push, reaper, signals, and in
+cluster mode membership, the peer transport and forwarding to owners (``ClusterNode``)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,23 @@ from typing import Protocol
 
 import trio
 
-from nacosfast.config import Settings
+from nacosfast.cluster.auth import PeerVerifier
+from nacosfast.cluster.members import MemberTable, MemberTimings
+from nacosfast.config import ConfigError, Settings, read_cluster_secret
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
-from nacosfast.naming.state import ServerIdentity
+from nacosfast.naming.routing import reregistration
+from nacosfast.naming.state import NamingState, ServerIdentity
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.durability import Durability
+from nacosfast.server.forwarder import Forwarder, owner_handlers
 from nacosfast.server.host import run_host_sampler
-from nacosfast.server.http import serve_http
+from nacosfast.server.http import Handler, serve_http
+from nacosfast.server.membership import Membership, MemberSource, read_member_file
+from nacosfast.server.peers import PEER_PATH_PREFIX, PeerClient, PeerRouter
 from nacosfast.server.reaper import run_reaper
 from nacosfast.server.udp import PushServer
 from nacosfast.store.log import AppendLog, StoreError
@@ -28,18 +35,112 @@ from nacosfast.wire.message import Request, Response
 log = logging.getLogger("nacosfast.server")
 
 
+@dataclass(slots=True)
+class ClusterNode:
+    """The cluster parts of one node: what the Distro runner (and any other cluster task) needs."""
+
+    state: NamingState
+    members: MemberTable
+    client: PeerClient
+    router: PeerRouter
+    forwarder: Forwarder
+    membership: Membership
+
+
 @dataclass(frozen=True, slots=True)
 class RunningServer:
-    """What a started node reports: its HTTP port and UDP push address."""
+    """What a started node reports: its HTTP port and UDP push address; its state and cluster parts
+    (for in-process tests and embedding)."""
 
     http_port: int
     push_address: tuple[str, int] | None
+    state: NamingState
+    cluster: ClusterNode | None = None
+
+
+def build_cluster(settings: Settings, state: NamingState, app: NamingApp) -> ClusterNode:
+    """Membership, peer transport and forwarding for ``state`` (``ConfigError`` if unusable)."""
+    secret = read_cluster_secret(settings.cluster_secret_file)
+    if settings.cluster_conf:
+        try:
+            initial = read_member_file(settings.cluster_conf)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"cannot use cluster_conf {settings.cluster_conf}: {error}") from None
+    else:
+        initial = settings.member_list()  # the address server's list arrives once it answers
+    timings = MemberTimings(
+        report_interval_ms=settings.member_report_ms,
+        suspicious_after_ms=settings.member_suspicious_ms,
+        down_after_ms=settings.member_down_ms,
+        settle_ms=settings.membership_settle_ms,
+    )
+    me = settings.self_address
+    members = MemberTable(me, initial, monotonic_ms(), timings)
+    if me not in initial and not settings.address_server:
+        log.warning("this node (%s) is not in its member list; it is added to its own view", me)
+    client = PeerClient(me, secret)
+    router = PeerRouter(PeerVerifier(secret))
+
+    def handle_here(request: Request) -> Response:
+        return app.handle(request, monotonic_ms(), wall_ms(), forwarded=True)
+
+    def reregister(namespace: str, name: str, key: str) -> Request | None:
+        return reregistration(state, namespace, name, key)
+
+    forwarder = Forwarder(client, handle_here, reregister=reregister, timeout_ms=settings.forward_timeout_ms)
+    for kind, handler in owner_handlers(app).items():
+        router.register(kind, handler)
+    source = MemberSource(
+        members=settings.member_list(),
+        conf_file=settings.cluster_conf,
+        address_server=settings.address_server,
+    )
+    membership = Membership(members, client, router, source)
+    state.members = members
+    state.forwarding = forwarder
+    return ClusterNode(state, members, client, router, forwarder, membership)
+
+
+async def run_cluster(
+    cluster: ClusterNode, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the cluster tasks of a node until cancelled.
+
+    This is where the Distro runner starts: ``nursery.start_soon(run_distro, cluster.state,
+    cluster.members, cluster.client, cluster.router)`` beside membership and forwarding.
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(cluster.forwarder.run)
+            await nursery.start(cluster.membership.run)
+            task_status.started()
+    finally:
+        with trio.CancelScope(shield=True):
+            await cluster.client.aclose()
+
+
+def node_handler(app: NamingApp, router: PeerRouter | None) -> Handler:
+    """The HTTP handler: peer requests to ``router`` (cluster mode), the rest to the application."""
+    if router is None:
+
+        def handle(request: Request) -> Response:
+            return app.handle(request, monotonic_ms(), wall_ms())
+
+        return handle
+
+    def handle_with_peers(request: Request) -> Response:
+        if request.path.startswith(PEER_PATH_PREFIX):
+            return router.handle(request, monotonic_ms(), wall_ms())
+        return app.handle(request, monotonic_ms(), wall_ms())
+
+    return handle_with_peers
 
 
 async def serve(
     settings: Settings, *, task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run one standalone node until cancelled; ``task_status`` gets the bound addresses."""
+    """Run one node until cancelled; ``task_status`` gets the bound addresses."""
+    settings.validate()
     store = AppendLog.open(settings.data_dir)
     try:
         # The snapshot source reads ``state``, built just below; nothing appends or snapshots before
@@ -55,7 +156,7 @@ async def serve(
         state = build_state(
             durability,
             wall_ms,
-            identity=ServerIdentity(settings.host, settings.port, standalone=True),
+            identity=ServerIdentity(settings.host, settings.port, standalone=not settings.cluster_mode),
             push_config=push_config,
         )
         hub = state.push
@@ -69,9 +170,8 @@ async def serve(
             state.registry.instance_count,
         )
         app = NamingApp(state)
-
-        def handle(request: Request) -> Response:
-            return app.handle(request, monotonic_ms(), wall_ms())
+        cluster = build_cluster(settings, state, app) if settings.cluster_mode else None
+        handle = node_handler(app, cluster.router if cluster is not None else None)
 
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.run)
@@ -95,7 +195,14 @@ async def serve(
 
             http_port = await nursery.start(run_http)
             log.info("nacosfast serving Nacos naming on http://%s:%d/nacos", settings.host, http_port)
-            task_status.started(RunningServer(http_port, push_address))
+            if cluster is not None:  # once peers can reach this node (until then it forwards nothing)
+                await nursery.start(run_cluster, cluster)
+                log.info(
+                    "cluster member %s; members: %s",
+                    cluster.members.self_address,
+                    ", ".join(member.address for member in cluster.members.members()),
+                )
+            task_status.started(RunningServer(http_port, push_address, state, cluster))
             nursery.start_soon(_stop_on_signal, http_scope)
     finally:
         await close_store(store)
@@ -136,6 +243,9 @@ def run_server(settings: Settings) -> int:
     status = 0
     try:
         trio.run(serve, settings)
+    except* ConfigError as group:
+        log.error("cannot start: %s", group.exceptions[0])
+        status = 2
     except* StoreError as group:
         log.error("cannot open the data directory %s: %s", settings.data_dir, group.exceptions[0])
         status = 1

@@ -6,26 +6,39 @@ import logging
 
 import trio
 
-from nacosfast.limits import REAPER_PERIOD_MS
-from nacosfast.naming.expiry import sweep
+from nacosfast.limits import REAPER_PERIOD_MS, REAPER_STALL_MS
+from nacosfast.naming.expiry import forgive_stall, sweep
 from nacosfast.naming.state import NamingState
 from nacosfast.server.clock import monotonic_ms
 
 log = logging.getLogger("nacosfast.server")
 
 
-async def run_reaper(state: NamingState, period_ms: int = REAPER_PERIOD_MS) -> None:
+async def run_reaper(
+    state: NamingState, period_ms: int = REAPER_PERIOD_MS, stall_ms: int = REAPER_STALL_MS
+) -> None:
     """Sweep every ``period_ms`` until cancelled; a failing sweep is logged and the next one runs.
 
     Sweeps keep a fixed schedule (start + k periods) rather than sleeping a period after each one, so
     neither the sweep's own time nor floating-point rounding makes them drift late.
+
+    A sweep more than ``stall_ms`` late means this process did not run meanwhile (SIGSTOP, a paused
+    VM, a blocked event loop): beats sent to it then could not be received, so before sweeping every
+    tracked instance counts as just beaten (``expiry.forgive_stall``), and the schedule restarts from
+    now instead of catching up.
     """
     start = trio.current_time()
     rounds = 0
     while True:
         rounds += 1
-        await trio.sleep_until(start + rounds * period_ms / 1000)
+        due = start + rounds * period_ms / 1000
+        await trio.sleep_until(due)
+        now_ms = monotonic_ms()
+        late_ms = now_ms - int(due * 1000)
         try:
-            sweep(state, monotonic_ms())
+            if late_ms > stall_ms:
+                forgive_stall(state, now_ms, late_ms)
+                start, rounds = trio.current_time(), 0
+            sweep(state, now_ms)
         except Exception:  # a bug in one sweep must not stop expiry for good
             log.exception("expiry sweep failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from binascii import a2b_qp
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote_to_bytes
@@ -170,9 +171,43 @@ class Request:
         return raw.decode("latin-1")
 
 
+class PendingAnswer:
+    """An answer that is not known yet (a write forwarded to its owner): resolved once, later.
+
+    Whoever waits registers a callback with ``on_resolved``; it runs synchronously inside ``resolve``
+    (or at once if the answer is already there), so the HTTP layer answers without a task per request.
+    """
+
+    __slots__ = ("_callbacks", "response")
+
+    def __init__(self) -> None:
+        self.response: Response | None = None
+        self._callbacks: list[Callable[[Response], None]] = []
+
+    def resolve(self, response: Response) -> None:
+        """Set the answer (only the first one counts) and run the callbacks."""
+        if self.response is not None:
+            return
+        self.response = response
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(response)
+
+    def on_resolved(self, callback: Callable[[Response], None]) -> None:
+        """Call ``callback(response)`` once the answer is there (now, if it already is)."""
+        if self.response is not None:
+            callback(self.response)
+        else:
+            self._callbacks.append(callback)
+
+
 @dataclass(slots=True)
 class Response:
-    """One HTTP response. ``durable_seq`` > 0 means: send only after the log made that record durable."""
+    """One HTTP response. ``durable_seq`` > 0 means: send only after the log made that record durable.
+
+    ``deferred``, if set, means the answer is not known yet (a write forwarded to the node that owns
+    its service): the HTTP layer sends the answer it resolves to instead of this response.
+    """
 
     status: int = 200
     body: bytes = b"ok"
@@ -180,3 +215,4 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     close: bool = False
     durable_seq: int = 0
+    deferred: PendingAnswer | None = None

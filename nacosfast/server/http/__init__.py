@@ -13,7 +13,9 @@ By what each part owns:
   takes as it is.
 
 The application is a synchronous ``handler(request) -> Response``. A response with ``durable_seq > 0``
-is sent only after ``await wait_durable(seq)`` returns (503 if it raises). A handler that raises
+is sent only after ``await wait_durable(seq)`` returns (503 if it raises). A response with a
+``deferred`` answer (a write forwarded to its owner in a cluster) parks its connection until the
+answer resolves; the resolver's callback answers it, with no task per request. A handler that raises
 answers 500 and the server carries on.
 """
 

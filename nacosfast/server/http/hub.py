@@ -35,6 +35,7 @@ import logging
 import select
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Final
 
 import trio
@@ -385,6 +386,13 @@ class Hub:
         pending = answer_ready(client.conn, requests, self.responder.call, out, first)
         if pending is None:
             self._send(client, out[0] if len(out) == 1 else b"".join(out))
+        elif pending.response.deferred is not None:  # a forwarded write: answered when it resolves
+            if out:
+                if not self._send_or_hand_off(client, b"".join(out), pending):
+                    return
+                out = []
+            client.busy = True
+            pending.response.deferred.on_resolved(partial(self._deferred_done, client, pending.requests, out))
         elif pending.response.durable_seq > 0:
             if out:  # what is answered already goes now, not after the log
                 if not self._send_or_hand_off(client, b"".join(out), pending):
@@ -393,6 +401,24 @@ class Hub:
             self._park(Parked(client, out, pending))
         else:  # the rest in a task that yields now and then
             self._hand_off(client, b"".join(out), pending)
+
+    def _deferred_done(
+        self, client: Client, requests: list[Request], out: list[bytes], response: Response
+    ) -> None:
+        """A deferred answer arrived: answer it (and the requests after it), then watch the client."""
+        client.busy = False
+        if not client.open:
+            return
+        try:
+            if response.durable_seq > 0:  # handled here after all, and durable: wait for the log
+                self._park(Parked(client, out, Pending(requests, response)))
+                return
+            self._answer(client, requests, response, out)
+        except Exception:  # a bug must cost one connection, not the server
+            log.exception("connection from %s failed", client.conn.remote)
+            self._close(client)
+        if client.open and not client.busy:
+            self._give_back(client)
 
     # --- durable answers ----------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 ``answer_ready`` is the one answering loop. It is synchronous: it answers a batch of pipelined
 requests in order and stops where an answer cannot go out at once — one that must wait for the log
-(``durable_seq > 0``), or the request after ``MAX_PIPELINED_REQUESTS`` answers (the connection must
-let others run) — and returns that place as a ``Pending``. The epoll hub runs it inline and parks or
+(``durable_seq > 0``), one not known yet (``deferred``: a write forwarded to its owner in a cluster),
+or the request after ``MAX_PIPELINED_REQUESTS`` answers (the connection must let others run) — and
+returns that place as a ``Pending``. The epoll hub runs it inline and parks or
 hands off a ``Pending``; ``Responder.finish`` runs the rest of one in a task (the stream driver and
 the hub's tasks). ``Responder.wait_for_log`` is the one durable wait: bounded, shielded, and turned
 into a 503 when the log fails or takes too long.
@@ -42,6 +43,7 @@ Send = Callable[[bytes], Awaitable[None]]
 
 _INTERNAL_ERROR: Final = Response(status=500, body=b"caused: internal server error;")
 _NOT_DURABLE_IN_TIME: Final = Response(status=503, body=b"caused: write not durable in time;", close=True)
+_NO_ANSWER_IN_TIME: Final = Response(status=503, body=b"caused: no answer in time;", close=True)
 
 
 class Abandon(Exception):
@@ -50,7 +52,8 @@ class Abandon(Exception):
 
 class Pending:
     """Where ``answer_ready`` stopped: ``response``, the handler's answer to ``requests[0]``, is not
-    sent yet — it waits for the log if ``response.durable_seq > 0``, else only for the next turn."""
+    sent yet — it waits for its deferred answer if ``response.deferred`` is set, for the log if
+    ``response.durable_seq > 0``, else only for the next turn."""
 
     __slots__ = ("requests", "response")
 
@@ -68,7 +71,7 @@ def answer_ready(
 ) -> Pending | None:
     """Append the encoded answers to ``requests`` to ``out``, in order, then ``conn.end_of_batch``.
 
-    Stops (and returns where) at the first answer that must wait for the log, or after
+    Stops (and returns where) at the first answer that must wait for the log or is deferred, or after
     ``MAX_PIPELINED_REQUESTS`` answers; returns None when the batch is answered. ``first``, if given,
     is the final answer to ``requests[0]`` (its durable wait is over). Stops early, without the
     error answer, when a response closes the connection.
@@ -79,7 +82,7 @@ def answer_ready(
             response, first = first, None
         else:
             response = call(request)
-            if response.durable_seq > 0 or index >= MAX_PIPELINED_REQUESTS:
+            if response.durable_seq > 0 or response.deferred is not None or index >= MAX_PIPELINED_REQUESTS:
                 return Pending(requests[index:], response)
         out.append(conn.respond(request, response))
         if conn.closing:
@@ -166,13 +169,27 @@ class Responder:
             return _NOT_DURABLE_IN_TIME
         return failure
 
+    async def wait_for_answer(self, response: Response) -> Response:
+        """The answer a deferred ``response`` resolves to (503 if it does not arrive within the bound)."""
+        pending = response.deferred
+        assert pending is not None
+        if pending.response is None:
+            arrived = trio.Event()
+            pending.on_resolved(lambda _: arrived.set())
+            with self.bounded():
+                await arrived.wait()
+        return pending.response or _NO_ANSWER_IN_TIME
+
     async def finish(self, conn: HttpConnection, pending: Pending | None, send: Send) -> None:
-        """Answer what ``pending`` left (waiting for the log where needed), sending as it goes."""
+        """Answer what ``pending`` left (waiting for answers and the log where needed), sending as it goes."""
         while pending is not None:
             first = pending.response
+            waited = first.deferred is not None
+            if waited:
+                first = await self.wait_for_answer(first)
             if first.durable_seq > 0:
                 first = await self.wait_for_log(first.durable_seq) or first
-            else:
+            elif not waited:
                 await cancel_shielded_checkpoint()  # let other connections run; nothing is lost
             out: list[bytes] = []
             pending = answer_ready(conn, pending.requests, self.call, out, first)
