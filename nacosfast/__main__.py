@@ -1,4 +1,4 @@
-"""``nacosfast server``: run a standalone Nacos-compatible naming server."""
+"""``nacosfast server``: run a standalone Nacos-compatible naming server; ``nacosfast instances|services|watch|register|deregister``: the client commands (``nacosfast.client.cli``)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from nacosfast.client.cli import COMMANDS as CLIENT_COMMANDS
+from nacosfast.client.cli import add_client_commands, run_client_command
 from nacosfast.config import ConfigError, load_settings
 
 
@@ -30,12 +32,16 @@ def _parser() -> argparse.ArgumentParser:
         help="push to the clientIP a subscriber names, as Nacos does, instead of the address its request"
         " came from (only behind a trusted proxy: anyone could aim pushes at any host)",
     )
+    add_client_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run; the exit status."""
-    arguments = vars(_parser().parse_args(argv))
+    namespace = _parser().parse_args(argv)
+    if namespace.command in CLIENT_COMMANDS:
+        return run_client_command(namespace)
+    arguments = vars(namespace)
     arguments.pop("command")
     config_file = arguments.pop("config")
     try:

@@ -8,6 +8,7 @@ a timeout or a 5xx; a server that answered keeps being used first, so a client s
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from dataclasses import dataclass
 
@@ -45,6 +46,11 @@ def parse_address(text: str, default_port: int = DEFAULT_SERVER_PORT) -> Address
         port_text = rest[1:] if rest.startswith(":") else ""
     elif value.count(":") == 1:
         host, port_text = value.split(":")
+    elif ":" in value:  # a bare IPv6 address, without a port
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            raise ValueError(f"bad server address {text!r} (write IPv6 as [addr]:port)") from None
     if not host:
         raise ValueError(f"server address without a host: {text!r}")
     port = default_port

@@ -202,7 +202,9 @@ class AsyncNamingClient:
             return None
         task_group.cancel_scope.cancel()
         try:
-            await task_group.__aexit__(kind, error, trace)
+            # The body's own exception is not handed to the task group: it propagates as itself, never
+            # wrapped in an ExceptionGroup by the nursery.
+            await task_group.__aexit__(None, None, None)
         finally:
             with anyio.CancelScope(shield=True):
                 if self._udp is not None:
