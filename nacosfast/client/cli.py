@@ -100,7 +100,9 @@ def _instance_json(instance: Any) -> dict[str, Any]:
 def _table(rows: list[list[str]], out: TextIO) -> None:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
-        out.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n")
+        out.write(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
+        )
 
 
 def _instance_rows(instances: Sequence[Any]) -> list[list[str]]:
@@ -151,7 +153,9 @@ def _print_change(change: Any, as_json: bool, out: TextIO) -> None:
 
 
 async def _instances(client: Any, args: argparse.Namespace, out: TextIO) -> int:
-    found = await client.get_all_instances(args.service, group=args.group, clusters=args.clusters, subscribe=False)
+    found = await client.get_all_instances(
+        args.service, group=args.group, clusters=args.clusters, subscribe=False
+    )
     if args.healthy_only:
         found = [item for item in found if item.healthy]
     if args.json:
@@ -196,7 +200,9 @@ async def _watch(client: Any, args: argparse.Namespace, out: TextIO) -> int:
         clusters=args.clusters,
     )
     if not args.json:
-        out.write(f"watching {args.group}@@{args.service} (push on UDP port {client.push_port}); Ctrl-C stops\n")
+        out.write(
+            f"watching {args.group}@@{args.service} (push on UDP port {client.push_port}); Ctrl-C stops\n"
+        )
         out.flush()
     await _wait_for_signal()
     return EXIT_OK
@@ -216,14 +222,21 @@ async def _register(client: Any, args: argparse.Namespace, out: TextIO) -> int:
         metadata=dict(args.metadata),
     )
     what = f"{args.ip}:{args.port} in {args.group}@@{args.service} ({args.cluster})"
-    out.write(f"registered {what}; beating until interrupted\n" if not args.persistent else f"registered {what}\n")
+    out.write(
+        f"registered {what}; beating until interrupted\n" if not args.persistent else f"registered {what}\n"
+    )
     out.flush()
     try:
         await _wait_for_signal()
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(client.timings.request_timeout_ms / 1000):
             await client.deregister_instance(
-                args.service, args.ip, args.port, group=args.group, cluster=args.cluster, ephemeral=not args.persistent
+                args.service,
+                args.ip,
+                args.port,
+                group=args.group,
+                cluster=args.cluster,
+                ephemeral=not args.persistent,
             )
             out.write(f"deregistered {what}\n")
             out.flush()
@@ -232,7 +245,12 @@ async def _register(client: Any, args: argparse.Namespace, out: TextIO) -> int:
 
 async def _deregister(client: Any, args: argparse.Namespace, out: TextIO) -> int:
     await client.deregister_instance(
-        args.service, args.ip, args.port, group=args.group, cluster=args.cluster, ephemeral=not args.persistent
+        args.service,
+        args.ip,
+        args.port,
+        group=args.group,
+        cluster=args.cluster,
+        ephemeral=not args.persistent,
     )
     out.write(f"deregistered {args.ip}:{args.port} from {args.group}@@{args.service}\n")
     return EXIT_OK

@@ -83,7 +83,8 @@ def load_dir(directory: Path, limit: int) -> list[ServiceInfo]:
     files, the switch file and sub-directories."""
     found: list[ServiceInfo] = []
     try:
-        entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        with os.scandir(directory) as iterator:
+            entries = sorted(iterator, key=lambda entry: entry.name)
     except OSError:
         return found
     for entry in entries:
@@ -113,8 +114,7 @@ def switch_on(directory: Path) -> bool:
 def has_backup(directory: Path) -> bool:
     """Whether the failover directory holds any service file."""
     try:
-        return any(
-            not entry.name.startswith(".") and entry.name != SWITCH_FILE for entry in os.scandir(directory)
-        )
+        with os.scandir(directory) as entries:
+            return any(not entry.name.startswith(".") and entry.name != SWITCH_FILE for entry in entries)
     except OSError:
         return False

@@ -177,7 +177,9 @@ class ServiceInfo:
         if not isinstance(name, str) or not name:
             raise InvalidResponse("a service list needs its grouped 'name'")
         name = grouped_name(name, str(value.get("groupName") or DEFAULT_GROUP))
-        hosts = value.get("hosts") or []
+        hosts = value.get("hosts")
+        if hosts is None:
+            hosts = []
         if not isinstance(hosts, list):
             raise InvalidResponse("'hosts' must be a JSON array")
         group = split_grouped(name)[0]

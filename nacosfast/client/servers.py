@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 from dataclasses import dataclass
+from typing import Final
 
 from nacosfast.client.limits import (
     DEFAULT_ENDPOINT_PORT,
@@ -18,6 +20,9 @@ from nacosfast.client.limits import (
     ENDPOINT_REFRESH_MS,
     MAX_SERVERS,
 )
+
+
+_HOST_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,253}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -53,6 +58,8 @@ def parse_address(text: str, default_port: int = DEFAULT_SERVER_PORT) -> Address
             raise ValueError(f"bad server address {text!r} (write IPv6 as [addr]:port)") from None
     if not host:
         raise ValueError(f"server address without a host: {text!r}")
+    if ":" not in host and not _HOST_NAME.fullmatch(host):
+        raise ValueError(f"bad host name in server address {text!r}")
     port = default_port
     if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
