@@ -1,4 +1,5 @@
-"""``nacosfast server``: run a standalone Nacos-compatible naming server; ``nacosfast instances|services|watch|register|deregister``: the client commands (``nacosfast.client.cli``)."""
+"""``nacosfast server``: run a standalone Nacos-compatible naming server; ``nacosfast instances``,
+``services``, ``watch``, ``register``, ``deregister``: the client commands (``nacosfast.client.cli``)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,6 @@ from nacosfast.client.limits import (
     MAX_SERVERS,
 )
 
-
 _HOST_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,253}")
 
 

@@ -186,8 +186,8 @@ class AsyncNamingClient:
             if self.cache_dir is not None:
                 self._check_failover_switch()
                 task_group.start_soon(self._failover_loop)
-            task_group.start_soon(self._beat_loop)
-            task_group.start_soon(self._poll_loop)
+            task_group.start_soon(self._beat_loop, task_group)
+            task_group.start_soon(self._poll_loop, task_group)
             task_group.start_soon(self._event_loop)
         except BaseException:
             await self.__aexit__(None, None, None)
@@ -364,11 +364,14 @@ class AsyncNamingClient:
         instances (all of them as ``added``) once they are known."""
         grouped, joined = grouped_name(service, group), join_clusters(clusters)
         key = self._track(grouped, joined)
+        known = self._hosts.read(key)
         self._listeners.setdefault(key, []).append(listener)
-        info = await self._wait_first(key)
-        if info is not None and info.hosts:
+        if known is None:  # the first answer reaches the listener as a change from nothing
+            await self._wait_first(key)
+        elif known.hosts:
+            hosts = known.hosts
             self._queue_event(
-                listener, ServiceChange(info.service, info.group, info.clusters, info.hosts, info.hosts)
+                listener, ServiceChange(known.service, known.group, known.clusters, hosts, hosts)
             )
 
     async def unsubscribe(
@@ -447,9 +450,8 @@ class AsyncNamingClient:
         return info
 
     # --- polling --------------------------------------------------------------------------------------
-    async def _poll_loop(self) -> None:
+    async def _poll_loop(self, task_group: anyio.abc.TaskGroup) -> None:
         assert self._poll_wakeup is not None
-        task_group = self._running()
         while True:
             now = self._now_ms()
             for key, entry in self._hosts.due(now):
@@ -568,9 +570,8 @@ class AsyncNamingClient:
         return json.dumps({info.key: info.to_json() for info in self._hosts.snapshot()}, ensure_ascii=False)
 
     # --- beats ----------------------------------------------------------------------------------------
-    async def _beat_loop(self) -> None:
+    async def _beat_loop(self, task_group: anyio.abc.TaskGroup) -> None:
         assert self._beat_wakeup is not None
-        task_group = self._running()
         while True:
             now = self._now_ms()
             for key, entry in self._beats.due(now):
