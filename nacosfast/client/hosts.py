@@ -184,6 +184,12 @@ class HostReactor:
         entry.due_ms = now_ms
         heapq.heappush(self._heap, (now_ms, key, entry.generation))
 
+    def poll_all_now(self, now_ms: int) -> None:
+        """Bring every poll forward to now: a server came back (or lost its state), so its push
+        subscriptions must be renewed and its data read again."""
+        for key in self._tracked:
+            self.poll_now(key, now_ms)
+
     def _reschedule(self, key: str, entry: Tracked, delay_ms: int, now_ms: int) -> None:
         entry.in_flight = False
         entry.due_ms = now_ms + delay_ms

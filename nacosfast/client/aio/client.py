@@ -44,7 +44,7 @@ from nacosfast.client.model import (
     select,
 )
 from nacosfast.client.pushwire import SERVICE_TYPES, PushDecodeError, ack_for, decode_push
-from nacosfast.client.servers import ServerList, parse_endpoint_answer
+from nacosfast.client.servers import Address, ServerList, parse_endpoint_answer
 from nacosfast.client.timings import ClientTimings
 
 log = logging.getLogger("nacosfast.client")
@@ -117,6 +117,7 @@ class AsyncNamingClient:
             user_agent,
             connect_timeout_ms=self.timings.connect_timeout_ms,
             request_timeout_ms=self.timings.request_timeout_ms,
+            on_recovered=self._server_recovered,
         )
         self.cache_dir: Path | None = None
         if disk_cache:
@@ -596,6 +597,7 @@ class AsyncNamingClient:
                 self._beats.on_failure(key, generation, self._now_ms())
             else:
                 if self._beats.on_reply(key, generation, answer, self._now_ms()) is BeatAction.REGISTER:
+                    self._server_recovered(reply.server)  # it lost our instance: our subscriptions too
                     try:
                         await self._transport.call(api.register(self.namespace, spec))
                         self.stats["reregistered"] += 1
@@ -604,6 +606,13 @@ class AsyncNamingClient:
                         log.warning("registering %s again failed: %s", key, error)
             finally:
                 self._wake(self._beat_wakeup)
+
+    def _server_recovered(self, server: Address) -> None:
+        """A server is back after failing (or has lost its state): poll every service now, which
+        renews the push subscriptions a restarted server no longer has."""
+        log.info("server %s is back: refreshing %d services", server, len(self._hosts.tracked_keys()))
+        self._hosts.poll_all_now(self._now_ms())
+        self._wake(self._poll_wakeup)
 
     # --- server list ----------------------------------------------------------------------------------
     async def _refresh_servers(self) -> None:

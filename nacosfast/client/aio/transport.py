@@ -74,6 +74,9 @@ class Transport:
     request_timeout_ms: int = REQUEST_TIMEOUT_MS
     known_ips: set[str] = field(default_factory=set)
     """IPs of servers this client has talked to (and the configured numeric ones): push sources."""
+    on_recovered: Callable[[Address], None] | None = None
+    """Called when a server that failed answers again (it may have restarted and lost its state)."""
+    _failed: set[Address] = field(default_factory=set)
     _idle: dict[Address, list[_Connection]] = field(default_factory=dict)
     _closed: bool = False
 
@@ -96,12 +99,18 @@ class Transport:
                 response, local_ip = await self.request(server, build)
             except Unreachable as error:
                 errors.append(f"{server}: {error}")
+                self._failed.add(server)
                 continue
             if response.status >= 500:
                 last_answer = NacosRequestError(response.status, response.text(), str(server))
                 errors.append(f"{server}: HTTP {response.status}")
+                self._failed.add(server)
                 continue
             self.servers.succeeded(server)
+            if server in self._failed:
+                self._failed.discard(server)
+                if self.on_recovered is not None:
+                    self.on_recovered(server)
             if not 200 <= response.status < 300:
                 raise NacosRequestError(response.status, response.text(), str(server))
             return Reply(response.body, server, local_ip)
