@@ -43,6 +43,9 @@ MIN_BEAT_INTERVAL_MS: Final = 100
 MAX_BEAT_INTERVAL_MS: Final = 3_600_000
 """A larger ``clientBeatInterval`` is lowered to this."""
 
+BEAT_CONCURRENCY: Final = 16
+"""Beats in flight at once; beats have their own limit so that a burst of polls never delays them."""
+
 # --- Host reactor ------------------------------------------------------------------------------------
 FIRST_READ_WAIT_MS: Final = 5_000
 """A first read of a service with nothing cached waits this long for the first answer (the seeds:
@@ -57,6 +60,8 @@ MIN_CACHE_MILLIS: Final = 1_000
 """A smaller ``cacheMillis`` from a server is raised to this (Nacos's own minimum, spec §4)."""
 MAX_CACHE_MILLIS: Final = 60_000
 """A larger ``cacheMillis`` is lowered to this: a poll at least every minute, push or not."""
+POLL_CONCURRENCY: Final = 16
+"""Polls in flight at once (10,000 services polled every 10 s is 1,000 polls/s at most)."""
 MAX_SUBSCRIBED_SERVICES: Final = 10_000
 """Services one client keeps in its cache (subscribed or read): bounds memory, polling and files."""
 LISTENER_QUEUE: Final = 1_024

@@ -29,7 +29,14 @@ from nacosfast.client.api import USER_AGENT, InstanceSpec, ServicePage
 from nacosfast.client.beats import BeatAction, BeatKey, BeatSchedule
 from nacosfast.client.errors import InvalidResponse, NacosClientError, NoInstanceAvailable, NoServerAvailable
 from nacosfast.client.hosts import Applied, HostReactor
-from nacosfast.client.limits import LISTENER_QUEUE, MAX_DATAGRAM_BYTES, MAX_SUBSCRIBED_SERVICES
+from nacosfast.client.limits import (
+    BEAT_CONCURRENCY,
+    ENDPOINT_PATH,
+    LISTENER_QUEUE,
+    MAX_DATAGRAM_BYTES,
+    MAX_SUBSCRIBED_SERVICES,
+    POLL_CONCURRENCY,
+)
 from nacosfast.client.model import (
     DEFAULT_CLUSTER,
     DEFAULT_GROUP,
@@ -53,8 +60,6 @@ Listener = Callable[[ServiceChange], Awaitable[None] | None]
 """Called with every change of a subscribed service; a coroutine function is awaited. Listeners run
 one at a time in the client's event loop: hand slow work to your own task or queue."""
 
-POLL_CONCURRENCY = 16
-"""Polls and beats in flight at once."""
 
 
 def default_cache_dir(namespace: str) -> Path:
@@ -138,7 +143,8 @@ class AsyncNamingClient:
         self._poll_errors: dict[str, str] = {}
         self._udp: anyio.abc.UDPSocket | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._poll_limiter: anyio.CapacityLimiter | None = None
+        self._beat_limiter: anyio.CapacityLimiter | None = None
         self._beat_wakeup: _Wakeup | None = None
         self._poll_wakeup: _Wakeup | None = None
         self._event_wakeup: _Wakeup | None = None
@@ -168,7 +174,8 @@ class AsyncNamingClient:
         if self._task_group is not None:
             raise RuntimeError("the client is already running")
         self._beat_wakeup, self._poll_wakeup, self._event_wakeup = _Wakeup(), _Wakeup(), _Wakeup()
-        self._limiter = anyio.CapacityLimiter(POLL_CONCURRENCY)
+        self._poll_limiter = anyio.CapacityLimiter(POLL_CONCURRENCY)
+        self._beat_limiter = anyio.CapacityLimiter(BEAT_CONCURRENCY)
         if self.cache_dir is not None and self._load_cache_at_start:
             loaded = self._hosts.load(diskcache.load_dir(self.cache_dir, self._hosts.max_services))
             log.debug("loaded %d services from the disk cache %s", loaded, self.cache_dir)
@@ -461,7 +468,7 @@ class AsyncNamingClient:
             await self._poll_wakeup.wait(None if deadline is None else max(0, deadline - now) / 1000)
 
     async def _poll_one(self, key: str, grouped: str, clusters: str) -> None:
-        assert self._limiter is not None
+        assert self._poll_limiter is not None
         udp_port = self.push_port
 
         def build(local_ip: str) -> api.ApiCall:
@@ -469,7 +476,7 @@ class AsyncNamingClient:
                 self.namespace, grouped, clusters, udp_port=udp_port, client_ip=local_ip
             )
 
-        async with self._limiter:
+        async with self._poll_limiter:
             self.stats["polls"] += 1
             try:
                 reply = await self._transport.call(build)
@@ -585,8 +592,8 @@ class AsyncNamingClient:
     async def _beat_one(
         self, key: BeatKey, spec: InstanceSpec, period_ms: int, light: bool, generation: int
     ) -> None:
-        assert self._limiter is not None
-        async with self._limiter:
+        assert self._beat_limiter is not None
+        async with self._beat_limiter:
             self.stats["beats"] += 1
             try:
                 reply = await self._transport.call(api.beat(self.namespace, spec, period_ms, light=light))
@@ -620,7 +627,7 @@ class AsyncNamingClient:
         assert endpoint is not None
         found = None
         try:
-            response = await self._transport.get(endpoint, "/nacos/serverlist")
+            response = await self._transport.get(endpoint, ENDPOINT_PATH)
             if response.status == 200:
                 found = parse_endpoint_answer(response.body)
             else:
