@@ -158,6 +158,26 @@ async def test_client_polls_when_push_is_blocked(
         nursery.cancel_scope.cancel()
 
 
+async def test_client_polls_when_pushes_are_dropped_on_the_way(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The server pushes from 127.0.0.2, an address the client does not know as a server (as behind a
+    # misconfigured NAT or firewall): every push is dropped unacked, and the 10 s poll brings the change.
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, tmp_path / "data", push_host="127.0.0.2")
+        async with client_for(server.address, tmp_path / "c") as client:
+            await client.register_instance(SERVICE, "10.0.0.1", 8080)
+            recorder = Recorder()
+            await client.subscribe(SERVICE, recorder)
+            await server.call("POST", "/instance", {"serviceName": SERVICE, "ip": "10.0.0.2", "port": "8080"})
+            start = trio.current_time()
+            await wait_until(lambda: len(recorder.latest_ips()) == 2, timeout_s=15)
+            assert 1.0 < trio.current_time() - start <= 10.1  # not pushed: polled (cacheMillis 10 s)
+            assert client.stats["pushes_rejected"] >= 1
+            assert client.stats["pushes_received"] == client.stats["pushes_acked"] == 0
+        nursery.cancel_scope.cancel()
+
+
 async def test_client_serves_reads_from_cache_through_an_outage_and_registers_again(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:

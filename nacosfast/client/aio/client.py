@@ -61,7 +61,6 @@ Listener = Callable[[ServiceChange], Awaitable[None] | None]
 one at a time in the client's event loop: hand slow work to your own task or queue."""
 
 
-
 def default_cache_dir(namespace: str) -> Path:
     """``~/nacos/naming/<namespace>``, where the Java client keeps its cache."""
     return Path.home() / "nacos" / "naming" / namespace
