@@ -1,5 +1,8 @@
 """``NamingClient``: the blocking face of ``AsyncNamingClient``.
 
+Reads of a service already in use are answered from the cache in the caller's thread (plain
+dictionary reads); everything else is a call into the client's loop.
+
 The async client runs on its own event loop (Trio, through anyio) in one background thread, started by
 an anyio ``BlockingPortal``; every method is a call into that loop. ``close()`` leaves the client's
 task group (cancelling beats, polls and the push receiver, closing every socket) and then stops the
@@ -22,7 +25,14 @@ from nacosfast.client.aio.client import AsyncNamingClient
 from nacosfast.client.api import USER_AGENT, ServicePage
 from nacosfast.client.beats import BeatKey
 from nacosfast.client.limits import MAX_SUBSCRIBED_SERVICES
-from nacosfast.client.model import DEFAULT_CLUSTER, DEFAULT_GROUP, DEFAULT_NAMESPACE, Instance, ServiceChange
+from nacosfast.client.model import (
+    DEFAULT_CLUSTER,
+    DEFAULT_GROUP,
+    DEFAULT_NAMESPACE,
+    Instance,
+    ServiceChange,
+    select,
+)
 from nacosfast.client.timings import ClientTimings
 
 P = ParamSpec("P")
@@ -201,6 +211,9 @@ class NamingClient:
         subscribe: bool = True,
     ) -> list[Instance]:
         """Every instance of the service (from the cache unless ``subscribe=False``)."""
+        known = self._client.cached(service, group=group, clusters=clusters) if subscribe else None
+        if known is not None:
+            return list(known.hosts)
         result: list[Instance] = self._call(
             self._client.get_all_instances, service, group=group, clusters=clusters, subscribe=subscribe
         )
@@ -216,6 +229,9 @@ class NamingClient:
         subscribe: bool = True,
     ) -> list[Instance]:
         """Enabled, positive-weight instances whose health is ``healthy``."""
+        known = self._client.cached(service, group=group, clusters=clusters) if subscribe else None
+        if known is not None:
+            return select(known.hosts, healthy)
         result: list[Instance] = self._call(
             self._client.select_instances,
             service,

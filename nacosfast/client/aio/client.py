@@ -424,6 +424,17 @@ class AsyncNamingClient:
         return self._beats.keys()
 
     # --- reads ----------------------------------------------------------------------------------------
+    def cached(
+        self, service: str, *, group: str = DEFAULT_GROUP, clusters: list[str] | str | None = None
+    ) -> ServiceInfo | None:
+        """The data a subscribed read would return now, without waiting or starting anything; ``None``
+        when the service is not in use yet or nothing is known. Plain dictionary reads: safe to call
+        from another thread (the blocking client's fast path)."""
+        key = cache_key(grouped_name(service, group), join_clusters(clusters))
+        if self._task_group is None or not self._hosts.is_tracked(key):
+            return None
+        return self._hosts.read(key)
+
     def _track(self, grouped: str, clusters: str) -> str:
         self._running()
         key = cache_key(grouped, clusters)
