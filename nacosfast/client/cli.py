@@ -7,11 +7,12 @@ Tables for people, ``--json`` for scripts. Exit status: 0 done, 1 the server ref
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final, TextIO
 
@@ -183,63 +184,72 @@ async def _services(client: Any, args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-async def _wait_for_signal() -> int:
+@contextlib.contextmanager
+def _interrupts() -> Iterator[AsyncIterator[int]]:
+    """SIGINT/SIGTERM as an async iterator; opened before anything is printed, so that a Ctrl-C right
+    after the first line is handled (deregistration included), never a bare KeyboardInterrupt."""
     import anyio
 
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            return int(signum)
-    return 0  # pragma: no cover - the receiver never ends by itself
+        yield signals
+
+
+async def _first(signals: AsyncIterator[int]) -> None:
+    async for _ in signals:
+        return
 
 
 async def _watch(client: Any, args: argparse.Namespace, out: TextIO) -> int:
-    await client.subscribe(
-        args.service,
-        lambda change: _print_change(change, args.json, out),
-        group=args.group,
-        clusters=args.clusters,
-    )
-    if not args.json:
-        out.write(
-            f"watching {args.group}@@{args.service} (push on UDP port {client.push_port}); Ctrl-C stops\n"
+    with _interrupts() as signals:
+        await client.subscribe(
+            args.service,
+            lambda change: _print_change(change, args.json, out),
+            group=args.group,
+            clusters=args.clusters,
         )
-        out.flush()
-    await _wait_for_signal()
+        if not args.json:
+            out.write(
+                f"watching {args.group}@@{args.service} (push on UDP port {client.push_port}); Ctrl-C stops\n"
+            )
+            out.flush()
+        await _first(signals)
     return EXIT_OK
 
 
 async def _register(client: Any, args: argparse.Namespace, out: TextIO) -> int:
     import anyio
 
-    await client.register_instance(
-        args.service,
-        args.ip,
-        args.port,
-        group=args.group,
-        cluster=args.cluster,
-        weight=args.weight,
-        ephemeral=not args.persistent,
-        metadata=dict(args.metadata),
-    )
-    what = f"{args.ip}:{args.port} in {args.group}@@{args.service} ({args.cluster})"
-    out.write(
-        f"registered {what}; beating until interrupted\n" if not args.persistent else f"registered {what}\n"
-    )
-    out.flush()
-    try:
-        await _wait_for_signal()
-    finally:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(client.timings.request_timeout_ms / 1000):
-            await client.deregister_instance(
-                args.service,
-                args.ip,
-                args.port,
-                group=args.group,
-                cluster=args.cluster,
-                ephemeral=not args.persistent,
-            )
-            out.write(f"deregistered {what}\n")
-            out.flush()
+    with _interrupts() as signals:
+        await client.register_instance(
+            args.service,
+            args.ip,
+            args.port,
+            group=args.group,
+            cluster=args.cluster,
+            weight=args.weight,
+            ephemeral=not args.persistent,
+            metadata=dict(args.metadata),
+        )
+        what = f"{args.ip}:{args.port} in {args.group}@@{args.service} ({args.cluster})"
+        out.write(f"registered {what}" + ("\n" if args.persistent else "; beating until interrupted\n"))
+        out.flush()
+        try:
+            await _first(signals)
+        finally:
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(client.timings.request_timeout_ms / 1000),
+            ):
+                await client.deregister_instance(
+                    args.service,
+                    args.ip,
+                    args.port,
+                    group=args.group,
+                    cluster=args.cluster,
+                    ephemeral=not args.persistent,
+                )
+                out.write(f"deregistered {what}\n")
+                out.flush()
     return EXIT_OK
 
 
