@@ -11,6 +11,7 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -32,8 +33,8 @@ async def cached_count(client: AsyncNamingClient, expected: int) -> bool:
     return len(await client.select_instances(SERVICE)) == expected
 
 
-def client_for(address: str, cache_dir: Path, **options: object) -> AsyncNamingClient:
-    return AsyncNamingClient(address, cache_dir=cache_dir, push_host=LOOPBACK, **options)  # type: ignore[arg-type]
+def client_for(address: str, cache_dir: Path, **options: Any) -> AsyncNamingClient:
+    return AsyncNamingClient(address, cache_dir=cache_dir, push_host=LOOPBACK, **options)
 
 
 class Recorder:
@@ -135,6 +136,42 @@ async def test_client_acks_only_known_servers_and_applies_only_newer_data(tmp_pa
             assert [item.ip for item in await client.get_all_instances(SERVICE)] == ["10.8.8.8"]
             await wait_until(lambda: recorder.latest_ips() == ["10.8.8.8:1"], timeout_s=1)
             assert [item.ip for item in recorder.changes[-1].removed] == ["10.0.0.1"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_client_handles_groups_namespaces_persistent_instances_and_updates(tmp_path: Path) -> None:
+    # Real clock: persistent writes wait for the server's fsync in a worker thread.
+    async with trio.open_nursery() as nursery:
+        server = await start_server(nursery, tmp_path / "data")
+        async with (
+            client_for(server.address, tmp_path / "dev", namespace="dev") as dev,
+            client_for(server.address, tmp_path / "pub") as public,
+        ):
+            await dev.register_instance(
+                SERVICE, "10.0.0.1", 8080, group="G", ephemeral=False, metadata={"v": "1"}, weight=2
+            )
+            assert dev.beating() == []  # persistent: no beats
+            recorder = Recorder()
+            await dev.subscribe(SERVICE, recorder, group="G")
+            [first] = await dev.get_all_instances(SERVICE, group="G")
+            assert (first.ephemeral, first.weight, first.metadata) == (False, 2.0, {"v": "1"})
+            assert await dev.get_all_instances(SERVICE, group="G", subscribe=False) == [first]
+            assert await public.get_all_instances(SERVICE, group="G") == []  # another namespace
+            assert await dev.get_all_instances(SERVICE) == []  # another group
+            page = await dev.get_services(group="G")
+            assert (page.count, page.names) == (1, (SERVICE,))
+
+            await dev.update_instance(
+                SERVICE, "10.0.0.1", 8080, group="G", ephemeral=False, metadata={"v": "2"}
+            )
+            await wait_until(lambda: bool(recorder.changes and recorder.changes[-1].modified), timeout_s=2)
+            [changed] = recorder.changes[-1].modified
+            assert (changed.metadata, changed.weight) == ({"v": "2"}, 1.0)
+            assert recorder.changes[-1].grouped_name == "G@@orders"
+
+            await dev.deregister_instance(SERVICE, "10.0.0.1", 8080, group="G", ephemeral=False)
+            await wait_until(lambda: recorder.changes[-1].instances == (), timeout_s=5)
+            assert [item.address for item in recorder.changes[-1].removed] == ["10.0.0.1:8080"]
         nursery.cancel_scope.cancel()
 
 
