@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import random
 import socket
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,13 @@ import pytest
 import trio
 import trio.testing
 
-from nacosfast.client import AsyncNamingClient, ClientTimings, NoServerAvailable, ServiceChange
+from nacosfast.client import (
+    AsyncNamingClient,
+    ClientTimings,
+    NacosRequestError,
+    NoServerAvailable,
+    ServiceChange,
+)
 from nacosfast.client.diskcache import FAILOVER_DIR, SWITCH_FILE
 from nacosfast.client.hosts import TooManyServices
 from tests.client_helpers import LOOPBACK, LocalServer, eventually, start_server, wait_until
@@ -330,19 +337,41 @@ async def test_client_refreshes_its_server_list_from_the_endpoint(
         nursery.cancel_scope.cancel()
 
 
-async def test_client_rotates_to_the_next_server_when_one_is_down(
+async def test_client_rotates_past_dead_and_failing_servers_but_not_past_a_4xx(
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
+    failing_requests: list[bytes] = []
+
+    async def failing(stream: trio.SocketStream) -> None:
+        async with stream:
+            request = await stream.receive_some(65536)
+            failing_requests.append(request)
+            await stream.send_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown")
+
     async with trio.open_nursery() as nursery:
         live = await start_server(nursery, tmp_path / "live")
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, failing, 0, host=LOOPBACK))
+        failing_address = f"{LOOPBACK}:{listeners[0].socket.getsockname()[1]}"
         with trio.socket.socket() as closed:  # a port nobody listens on
             await closed.bind((LOOPBACK, 0))
             dead = f"{LOOPBACK}:{closed.getsockname()[1]}"
-        async with AsyncNamingClient(f"{dead},{live.address}", disk_cache=False, push=False) as client:
-            for number in range(4):
+        # A seed whose random start is the dead server: every request meets dead, then failing, then live.
+        seed = next(seed for seed in range(100) if random.Random(seed).randrange(3) == 0)
+        addresses = f"{dead},{failing_address},{live.address}"
+        async with AsyncNamingClient(
+            addresses, disk_cache=False, push=False, rng=random.Random(seed)
+        ) as client:
+            await client.register_instance(SERVICE, "10.0.0.1", 8080)
+            assert len(failing_requests) == 1  # rotated past the 503
+            for number in range(2, 5):  # then sticks to the server that answered
                 await client.register_instance(SERVICE, f"10.0.0.{number}", 8080)
             assert len(await live.ips(SERVICE)) == 4
+            assert len(failing_requests) == 1
             assert await client.server_healthy()
+            with pytest.raises(NacosRequestError) as refused:  # a 4xx is the answer: no rotation
+                await client.register_instance(SERVICE, "10.0.0.9", 8080, cluster="bad_cluster")
+            assert refused.value.status == 400
+            assert len(failing_requests) == 1
         nursery.cancel_scope.cancel()
 
 

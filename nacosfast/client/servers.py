@@ -112,10 +112,10 @@ class ServerList:
         self._preferred = rng.randrange(len(servers)) if servers else 0
 
     @classmethod
-    def from_text(cls, servers: str = "", endpoint: str = "") -> ServerList:
+    def from_text(cls, servers: str = "", endpoint: str = "", rng: random.Random | None = None) -> ServerList:
         """From ``"host:port,host:port"`` and/or an address server ``"host[:port]"``."""
         endpoint_address = parse_address(endpoint, DEFAULT_ENDPOINT_PORT) if endpoint.strip() else None
-        return cls(parse_addresses(servers), endpoint=endpoint_address)
+        return cls(parse_addresses(servers), endpoint=endpoint_address, rng=rng)
 
     @property
     def servers(self) -> tuple[Address, ...]:

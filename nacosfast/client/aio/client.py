@@ -114,7 +114,7 @@ class AsyncNamingClient:
         self.namespace = namespace or DEFAULT_NAMESPACE
         self.timings = timings or ClientTimings()
         self._rng = rng or random.Random()
-        self.servers = ServerList.from_text(server_addresses, endpoint)
+        self.servers = ServerList.from_text(server_addresses, endpoint, rng=self._rng)
         self.servers.refresh_ms = self.timings.endpoint_refresh_ms
         self._transport = Transport(
             self.servers,
