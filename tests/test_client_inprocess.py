@@ -467,6 +467,8 @@ async def test_client_close_leaves_no_socket_or_task(tmp_path: Path) -> None:
             await probe.bind((LOOPBACK, push_port))  # the push port is free again
         with pytest.raises(RuntimeError, match="async with"):
             await client.get_all_instances(SERVICE)
+        with pytest.raises(RuntimeError, match="cannot be reopened"):
+            await client.__aenter__()
         nursery.cancel_scope.cancel()
 
 

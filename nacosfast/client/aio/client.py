@@ -142,6 +142,7 @@ class AsyncNamingClient:
         self._poll_errors: dict[str, str] = {}
         self._udp: anyio.abc.UDPSocket | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._closed = False
         self._poll_limiter: anyio.CapacityLimiter | None = None
         self._beat_limiter: anyio.CapacityLimiter | None = None
         self._beat_wakeup: _Wakeup | None = None
@@ -172,6 +173,8 @@ class AsyncNamingClient:
     async def __aenter__(self) -> Self:
         if self._task_group is not None:
             raise RuntimeError("the client is already running")
+        if self._closed:
+            raise RuntimeError("a closed client cannot be reopened: create a new one")
         self._beat_wakeup, self._poll_wakeup, self._event_wakeup = _Wakeup(), _Wakeup(), _Wakeup()
         self._poll_limiter = anyio.CapacityLimiter(POLL_CONCURRENCY)
         self._beat_limiter = anyio.CapacityLimiter(BEAT_CONCURRENCY)
@@ -207,6 +210,7 @@ class AsyncNamingClient:
         task_group, self._task_group = self._task_group, None
         if task_group is None:
             return None
+        self._closed = True
         task_group.cancel_scope.cancel()
         try:
             # The body's own exception is not handed to the task group: it propagates as itself, never
