@@ -1,4 +1,6 @@
-"""``nacosfast server``: run a Nacos-compatible naming server, standalone or as a cluster member."""
+"""``nacosfast server``: run a Nacos-compatible naming server, standalone or as a cluster member;
+``nacosfast instances``, ``services``, ``watch``, ``register``, ``deregister``: the client commands
+(``nacosfast.client.cli``)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import argparse
 import logging
 import sys
 
+from nacosfast.client.cli import COMMANDS as CLIENT_COMMANDS
+from nacosfast.client.cli import add_client_commands, run_client_command
 from nacosfast.config import ConfigError, load_settings
 
 
@@ -54,12 +58,16 @@ def _parser() -> argparse.ArgumentParser:
         ("forward-timeout-ms", "wait for an owner before handling a write locally (default 2000)"),
     ):
         cluster.add_argument(f"--{name}", dest=name.replace("-", "_"), type=int, help=what)
+    add_client_commands(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run; the exit status."""
-    arguments = vars(_parser().parse_args(argv))
+    namespace = _parser().parse_args(argv)
+    if namespace.command in CLIENT_COMMANDS:
+        return run_client_command(namespace)
+    arguments = vars(namespace)
     arguments.pop("command")
     config_file = arguments.pop("config")
     try:
