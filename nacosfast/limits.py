@@ -256,7 +256,7 @@ MAX_NAMESPACE_NAME_LENGTH: Final = 128
 MAX_NAMESPACE_DESC_LENGTH: Final = 256
 """A namespace's description (Nacos ``tenant_info.tenant_desc`` is VARCHAR(256))."""
 
-# --- Cluster membership, ownership and peers (nacosfast.cluster, nacosfast.server.peers; spec §9) -----
+# --- Cluster membership, ownership and peers (nacosfast.cluster, nacosfast.server.peers; docs/cluster.md) ---
 DEFAULT_MEMBER_PORT: Final = 8848
 """Port of a ``cluster.conf`` or address-server entry written without one (Nacos's default)."""
 MEMBER_REPORT_INTERVAL_MS: Final = 2_000

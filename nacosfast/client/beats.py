@@ -17,7 +17,7 @@ from nacosfast.client.api import RESOURCE_NOT_FOUND, BeatReply, InstanceSpec
 from nacosfast.client.limits import BEAT_INTERVAL_MS, MAX_BEAT_INTERVAL_MS, MIN_BEAT_INTERVAL_MS
 
 PRESERVED_BEAT_INTERVAL: str = "preserved.heart.beat.interval"
-"""Instance metadata key naming the beat period in ms (spec §2.5)."""
+"""Instance metadata key naming the beat period in ms (compatibility.md §2.5)."""
 
 BeatKey = tuple[str, str, int, str]
 """(grouped service, ip, port, cluster)."""

@@ -57,7 +57,7 @@ REFRESH_MAX_BACKOFF_MS: Final = 60_000
 REFRESH_MAX_FAILURE_SHIFT: Final = 6
 """``failures`` stops growing here (Nacos caps its ``failCount`` at 6)."""
 MIN_CACHE_MILLIS: Final = 1_000
-"""A smaller ``cacheMillis`` from a server is raised to this (Nacos's own minimum, spec §4)."""
+"""A smaller ``cacheMillis`` from a server is raised to this (Nacos's own minimum, compatibility.md §3)."""
 MAX_CACHE_MILLIS: Final = 60_000
 """A larger ``cacheMillis`` is lowered to this: a poll at least every minute, push or not."""
 POLL_CONCURRENCY: Final = 16

@@ -1,7 +1,7 @@
 """Member lists as Nacos writes them: ``cluster.conf``, the address server's answer, ``--members``.
 
 One member per line as ``ip[:port]`` (port 8848 if omitted); ``#`` starts a comment, also at the end
-of a line; several members on one line may be separated by commas (spec §9.1). Lines may end in
+of a line; several members on one line may be separated by commas (compatibility.md §9.1). Lines may end in
 ``\\n`` or ``\\r\\n``. The result is sorted and free of duplicates.
 """
 

@@ -3,14 +3,14 @@
 Sans-I/O: every method takes the monotonic ``now_ms`` (and ``wall_ms`` only for values shown); the Trio
 shell (``nacosfast.server.membership``) sends and receives the status reports and calls ``tick``.
 
-States follow Nacos (spec §9.1): a member is ``UP`` while it is heard from, ``SUSPICIOUS`` once it has
-been silent for ``suspicious_after_ms`` (it still counts as healthy, as in Nacos), and ``DOWN`` once
-silent for ``down_after_ms``, after ``fail_limit`` failed reports in a row, or at once when a
-connection to it is refused (nothing listens there: the process is gone). Its next report makes it
-``UP`` again. *Heard from* means either direction: a report it sent us, or an answer to ours. This node
-is always ``UP`` (the self-beat of the seeds), so its healthy list is computed even with no peer.
+States follow Nacos (compatibility.md §9.1): a member is ``UP`` while it is heard from, ``SUSPICIOUS``
+once it has been silent for ``suspicious_after_ms`` (it still counts as healthy, as in Nacos), and
+``DOWN`` once silent for ``down_after_ms``, after ``fail_limit`` failed reports in a row, or at once
+when a connection to it is refused (nothing listens there: the process is gone). Its next report makes
+it ``UP`` again. *Heard from* means either direction: a report it sent us, or an answer to ours. This
+node is always ``UP`` (the self-beat of the seeds), so its healthy list is computed even with no peer.
 
-Ownership (spec §9.2, made stable): the owner of a service is
+Ownership (Nacos DistroMapper, made stable; docs/cluster.md): the owner of a service is
 ``healthy[xxh3_64(namespace + "##" + group@@service) % len(healthy)]`` over the *sorted* healthy
 addresses, the same on every node that agrees on membership. ``version`` is bumped on every change of
 a member's state or of the member list; ``stable(now_ms)`` says nothing changed for ``settle_ms``.

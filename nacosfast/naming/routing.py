@@ -1,6 +1,6 @@
 """Cluster routing of writes: a write or beat for a service another node owns goes to that owner.
 
-Nacos's ``DistroFilter`` (spec §9.3) forwards instance writes and beats to the responsible node. Here:
+Nacos's ``DistroFilter`` (docs/cluster.md) forwards instance writes and beats to the responsible node. Here:
 
 - ephemeral instance writes (register, update, patch, deregister), the metadata batch and manual health
   changes are *forwarded*: the request goes to the owner in a batch per peer, and the owner's answer
