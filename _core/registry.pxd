@@ -4,6 +4,14 @@ cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 
+cdef enum:
+    # Instance._flags bits (shared with the compiled request path, which reads them directly).
+    _HEALTHY = 1
+    _ENABLED = 2
+    _EPHEMERAL = 4
+    _MARKED = 8
+
+
 @cython.final
 cdef class _Metadata(dict):
     """An interned, immutable metadata map (a dict subclass whose mutators raise)."""

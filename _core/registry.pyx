@@ -72,11 +72,7 @@ cdef Py_ssize_t _MAX_INTERNED_STRINGS = _limits.CORE_MAX_INTERNED_STRINGS
 cdef Py_ssize_t CHUNK_SIZE = 128        # instances per chunk
 cdef Py_ssize_t INDEX_BUCKET_KEYS = 64  # target keys per index bucket; the index doubles at 2x this
 
-cdef enum:
-    _HEALTHY = 1
-    _ENABLED = 2
-    _EPHEMERAL = 4
-    _MARKED = 8
+# The instance flag bits (_HEALTHY, _ENABLED, _EPHEMERAL, _MARKED) are declared in registry.pxd.
 
 cdef uint8_t _ENCODING_VERSION = 1
 cdef str _WEIGHT_ERROR = "instance format invalid: The weights range from 0.0 to 10000.0"

@@ -24,6 +24,13 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
     server.add_argument("--push-port", dest="push_port", type=int, help="UDP push source port (default 0)")
     server.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_const",
+        const=False,
+        help="answer every request through the Python handlers (no compiled request path)",
+    )
+    server.add_argument(
         "--no-push", dest="push_enabled", action="store_const", const=False, help="disable UDP push"
     )
     server.add_argument(

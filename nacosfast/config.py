@@ -48,6 +48,9 @@ class Settings:
     push_give_up_ms: int = PUSH_GIVE_UP_MS
     push_repeat_ms: int = PUSH_REPEAT_MS
     """Re-send the latest state to subscribers whose last packet was not acked (0 = off, as Nacos)."""
+    fast_path: bool = True
+    """Answer light beats and cached lists through the compiled request path (same answers, less CPU).
+    Off: every request goes through the Python handlers."""
     push_to_client_ip: bool = False
     """Push to the ``clientIP`` a list request names (Nacos) instead of the address it came from.
     Only behind a trusted address-rewriting proxy: it lets anyone aim pushes at any host."""

@@ -10,13 +10,13 @@ carries ``durable_seq`` so that the HTTP layer sends it only once the record is 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from nacosfast._core.beats import BEAT_REVIVED, BEAT_UNKNOWN
 from nacosfast._core.registry import Instance, Service
-from nacosfast.errors import BadRequest, NotFound, client_values, required_param
+from nacosfast.errors import BadRequest, NacosError, NotFound, client_values, required_param
 from nacosfast.javaparse import java_bool, java_trim, parse_java_int, parse_version
 from nacosfast.limits import (
     MAX_BATCH_INSTANCES,
@@ -46,15 +46,18 @@ from nacosfast.naming.params import Params, parse_int, parse_json
 from nacosfast.naming.render import render_list, service_meta
 from nacosfast.naming.state import Forwarding, NamingState
 from nacosfast.naming.switches import Switches
-from nacosfast.wire.message import APPLICATION_JSON, Response
+from nacosfast.wire.message import APPLICATION_JSON, Response, parse_form
 
 __all__ = [
     "ROUTES",
     "ListQuery",
+    "after_beat",
     "apply_relayed_beat",
+    "beat_ok_body",
     "beat_service",
     "client_beat_service",
     "datum_key",
+    "light_beat_target",
     "relay_beat",
 ]
 
@@ -573,11 +576,42 @@ def _beat_known(state: NamingState, namespace: str, name: str, instance: Instanc
     """A beat of a registered ephemeral instance: note it, and revive the instance if it was unhealthy."""
     key = instance.key
     status = state.beats.beat(effects.beat_key(namespace, name, key), now_ms)
+    after_beat(state, namespace, name, key, instance, status, now_ms)
+
+
+def after_beat(
+    state: NamingState, namespace: str, name: str, key: str, instance: Instance, status: int, now_ms: int
+) -> None:
+    """What a beat of a stored ephemeral instance changes beyond the heartbeat table (§8.1); ``status``
+    is what ``BeatTable.beat`` answered."""
     if not instance.marked:
         if status == BEAT_UNKNOWN:  # not tracked (should not happen): track it from now on
             effects.track(state, namespace, name, instance.replace(healthy=True), now_ms)
         if status == BEAT_REVIVED or not instance.healthy:
             effects.notify(state, state.registry.set_healthy(namespace, name, key, True, True), now_ms)
+
+
+def light_beat_target(query: bytes) -> tuple[str, str, str, Hashable] | None:
+    """``PUT /instance/beat`` with this query string and no body, read and validated as ``beat`` does:
+    ``(namespace, grouped name, datumKey, heartbeat key)`` of a light beat; ``None`` for a beat with a
+    ``beat`` JSON or a request the handler refuses (the compiled request path then leaves it to
+    ``beat``). Depends on the query bytes only, so its answer may be memoized per query."""
+    values: dict[str, str] = {}
+    try:
+        parse_form(query, values)
+        params = Params(values)
+        namespace, name = beat_service(params)
+        if params.optional("beat"):
+            return None
+        key, _ = _beat_target(params)
+    except NacosError:
+        return None
+    return namespace, name, key, effects.beat_key(namespace, name, key)
+
+
+def beat_ok_body(state: NamingState, interval: int, light: bool) -> bytes:
+    """The encoded ``code:10200`` beat reply (memoized per node)."""
+    return _beat_reply(state, CODE_OK, interval, light).body
 
 
 def apply_relayed_beat(state: NamingState, namespace: str, name: str, key: str, now_ms: int) -> bool:

@@ -35,11 +35,19 @@ from nacosfast.naming.meta import DEFAULT_SERVICE_META, ServiceMeta
 from nacosfast.naming.names import strip_group
 from nacosfast.naming.state import NamingState
 
-__all__ = ["EMPTY_CHECK_BODY", "checksum", "render_list", "service_meta", "split_clusters"]
+__all__ = [
+    "EMPTY_CHECK_BODY",
+    "LIST_VARIANT_TAG",
+    "checksum",
+    "render_list",
+    "service_meta",
+    "split_clusters",
+]
 
 EMPTY_CHECK_BODY: Final = b"{}"
 """What ``isCheck=true`` answers for a service with instances."""
-_LIST: Final = "instance/list"
+LIST_VARIANT_TAG: Final = "instance/list"
+"""The first element of every list render-cache variant (the compiled request path reads the cache)."""
 _CHECKSUM: Final = ("checksum",)
 
 
@@ -165,7 +173,7 @@ def render_list(
             {"name": service, "clusters": clusters, "cacheMillis": cache_millis, "hosts": []}
         ).encode()
     grouped = client_info.wants_grouped_names
-    variant: Hashable = (_LIST, clusters, grouped, healthy_only, cache_millis, env)
+    variant: Hashable = (LIST_VARIANT_TAG, clusters, grouped, healthy_only, cache_millis, env)
     parts = snapshot.cached(variant)
     if parts is None:
         parts = _render(snapshot, clusters, grouped, healthy_only, cache_millis, env)

@@ -16,6 +16,7 @@ from nacosfast.config import ConfigError, Settings, read_cluster_secret
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
+from nacosfast.naming.fast import build_fast_path
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
@@ -188,7 +189,14 @@ async def serve(
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
                 with http_scope:
                     await serve_http(
-                        handle, durability.wait_durable, settings.host, settings.port, task_status=task_status
+                        handle,
+                        durability.wait_durable,
+                        settings.host,
+                        settings.port,
+                        # Cluster mode forwards beats and writes to their owner: the compiled path,
+                        # which answers locally, stays off there until it can ask the router.
+                        fast_path=build_fast_path(state) if settings.fast_path and cluster is None else None,
+                        task_status=task_status,
                     )
                 # HTTP is done (answers in flight were given their grace); now stop the rest.
                 nursery.cancel_scope.cancel()

@@ -291,6 +291,12 @@ class HttpConnection:
         return interim
 
     @property
+    def between_requests(self) -> bool:
+        """Whether the next byte fed starts a new request (nothing held, nothing refused or closing):
+        a caller may then answer leading requests itself and feed only the rest."""
+        return not (self._in_message or self._stop or self.closing) and self.error is None
+
+    @property
     def in_request(self) -> bool:
         """Whether part of a request has arrived and the rest has not."""
         return self._in_message

@@ -41,6 +41,7 @@ from typing import Final
 import trio
 from trio.lowlevel import wait_readable, wait_writable
 
+from nacosfast._core.fastpath import FastPath
 from nacosfast.limits import (
     ACCEPT_BATCH,
     ACCEPT_ERROR_BACKOFF_MS,
@@ -49,6 +50,7 @@ from nacosfast.limits import (
     HUB_EVENTS_PER_WAKEUP,
     HUB_REQUESTS_PER_WAKEUP,
     LINGER_TIMEOUT_MS,
+    MAX_PIPELINED_REQUESTS,
     RECV_BUFFER_BYTES,
 )
 from nacosfast.server.clock import monotonic_ms, wall_ms
@@ -126,9 +128,16 @@ class Hub:
     """
 
     def __init__(
-        self, responder: Responder, listener: socket.socket, nursery: trio.Nursery, buffers: RequestBudget
+        self,
+        responder: Responder,
+        listener: socket.socket,
+        nursery: trio.Nursery,
+        buffers: RequestBudget,
+        fast: FastPath | None = None,
     ) -> None:
         self.responder = responder
+        self.fast = fast
+        """The compiled request path, tried first on every read that starts a request (or None)."""
         self.limits = responder.limits
         self.date = HttpDate()
         """The ``Date`` line of this listener's responses, refreshed by ``tick``."""
@@ -325,15 +334,35 @@ class Hub:
         if not data:
             self._close(client)
             return
+        answered: list[bytes] | None = None
+        fast = self.fast
+        if fast is not None and conn.between_requests:
+            out, consumed, count, closing = fast.serve(
+                data, monotonic_ms(), wall_ms(), self.date.line, MAX_PIPELINED_REQUESTS
+            )
+            if count:
+                self._requests_left -= count
+                if closing:
+                    conn.closing = True
+                if consumed == len(data):
+                    self._send(client, out)
+                    return
+                answered = [out]
+                data = data[consumed:]
         requests = conn.feed(data, self.now_ms)
         if requests or conn.error is not None:
-            self._answer(client, requests)
+            self._answer(client, requests, out=answered)
             if (conn.buffered or client.charge) and client.open and not client.busy:
                 self._settle(client)
-        elif (conn.buffered or client.charge) and self._settle(client):  # a waiting one gets no 100 yet
-            interim = conn.take_interim()
-            if interim:
-                self._send(client, interim)
+        else:
+            if answered:  # the compiled path answered the requests before this partial one
+                self._send(client, answered[0])
+                if not client.open or client.busy:
+                    return
+            if (conn.buffered or client.charge) and self._settle(client):  # a waiting one gets no 100 yet
+                interim = conn.take_interim()
+                if interim:
+                    self._send(client, interim)
 
     # --- the memory budget --------------------------------------------------------------------------
 

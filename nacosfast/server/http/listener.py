@@ -7,6 +7,7 @@ import socket
 
 import trio
 
+from nacosfast._core.fastpath import FastPath
 from nacosfast.limits import LISTEN_BACKLOG
 from nacosfast.server.http.hub import Hub
 from nacosfast.server.http.responder import Handler, Responder, WaitDurable
@@ -41,6 +42,7 @@ async def serve_http(
     *,
     limits: HttpLimits = DEFAULT_HTTP_LIMITS,
     budget: RequestBudget | None = None,
+    fast_path: FastPath | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve HTTP/1.1 on ``host:port`` until cancelled; reports the bound port through ``task_status``.
@@ -48,13 +50,15 @@ async def serve_http(
     Cancelling it closes the listener and idle connections at once; answers to requests already
     parsed get up to ``limits.shutdown_grace_ms`` to go out. ``budget`` bounds the request bytes
     held across connections (default: ``limits.budget()``; pass one to share it or to watch it).
+    ``fast_path`` (``nacosfast.naming.fast.build_fast_path``) answers the hottest requests from their
+    bytes before the handler sees anything; ``handler`` answers the rest.
     """
     budget = budget or limits.budget()
     budget.check(HttpConnection(("", 0), limits))
     listener = _listen(host, port)
     try:
         async with trio.open_nursery() as nursery:
-            hub = Hub(Responder(handler, wait_durable, limits), listener, nursery, budget)
+            hub = Hub(Responder(handler, wait_durable, limits), listener, nursery, budget, fast_path)
             nursery.start_soon(hub.tick)
             nursery.start_soon(hub.durable_loop)
             bound = listener.getsockname()[1]

@@ -1,0 +1,29 @@
+# The compiled request path. See fastpath.pyx for the contract.
+
+cimport cython
+from libc.stdint cimport int64_t
+
+from nacosfast._core.beats cimport BeatTable
+from nacosfast._core.registry cimport Registry
+
+
+@cython.final
+cdef class FastPath:
+    cdef public bint enabled
+    cdef object _state
+    cdef Registry _registry
+    cdef BeatTable _beats
+    cdef object _resolve_beat     # query bytes -> (namespace, name, key, beat key) or None
+    cdef object _after_beat       # the naming layer's effects of an untracked or revived beat
+    cdef object _beat_body        # (interval, light) -> the encoded beat reply (fills the node's memo)
+    cdef object _gate             # () -> bool, or None
+    cdef str _list_tag            # the list render cache's variant tag
+    cdef dict _beat_targets       # query bytes -> resolved target, or False (not a light beat)
+    cdef Py_ssize_t _memo_limit
+    cdef Py_ssize_t _max_head
+    cdef Py_ssize_t _max_fields
+    cdef Py_ssize_t[2] _answered
+
+    cdef bint _open(self) except -1
+    cdef object _beat(self, bytes query, int64_t now_ms)
+    cdef object _list(self, bytes query, str agent, int64_t wall_ms)

@@ -1,0 +1,397 @@
+# cython: language_level=3, autotestdict=False, auto_pickle=False
+"""The compiled request path: request bytes in, response bytes out, for the hottest request shapes.
+
+``FastPath.serve(data, now_ms, wall_ms, date_line, max_requests)`` reads complete requests from the
+start of ``data`` (what one ``recv`` returned on an idle connection), answers the ones it handles and
+returns ``(out, consumed, answered, closing)``: the encoded answers (one buffer: one ``send``), how
+many bytes of ``data`` they used, how many requests that was, and whether the last one asked for
+``Connection: close``. It stops at the first request it does not fully understand; the caller feeds
+``data[consumed:]`` to the ordinary path (``HttpConnection`` + ``NamingApp``), which answers it and
+everything after it. No sockets, no clocks: the caller passes both times.
+
+The contract (what makes it strictly a *fast* path):
+
+- it answers only what the Python path would answer with exactly the same bytes and the same effect on
+  the node's state (a hypothesis test runs both on random requests and compares);
+- handled: ``PUT /nacos/v1/ns/instance/beat`` light beats (no ``beat`` parameter) of a healthy or
+  marked ephemeral instance that exists, and ``GET /nacos/v1/ns/instance/list`` whose query the
+  node's list memo already validated, without a push subscription (``udpPort`` 0), whose answer is
+  already rendered on the current snapshot. Only ``HTTP/1.1`` heads of plain printable ASCII (no
+  ``%`` in the path, no ``#``, no ``Transfer-Encoding``, ``Expect``, ``Upgrade``, no body, ``Connection``
+  absent, ``keep-alive`` or ``close``) within the head limits. Everything else — unknown, malformed,
+  oversized, a memo or render-cache miss, a traffic rule or server status other than ``UP``, an
+  unhealthy instance — goes to the Python path untouched (the first miss fills the memos there);
+- ``enabled`` switches it off for a node: whoever wires a feature that must see every request (auth,
+  per-request metrics, forwarding to an owner in cluster mode, replication) clears it, or gives a
+  ``gate`` that returns False, until that feature integrates here. Nothing is cached here that the
+  Python path does not also own: turning it off at any moment is safe;
+- effects are the Python path's: a revived or untracked beat calls the naming layer's
+  ``after_beat`` hook, exactly as the Python handler does.
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport int64_t
+
+from nacosfast._core.beats cimport BeatTable
+from nacosfast._core.registry cimport _HEALTHY, _MARKED, Instance, Registry, Service
+
+from nacosfast._core.beats import BEAT_REVIVED, BEAT_UNKNOWN
+
+ROUTE_BEAT = 0
+ROUTE_LIST = 1
+ROUTE_NAMES = ("beat", "list")
+
+cdef int _BEAT_UNKNOWN = BEAT_UNKNOWN
+cdef int _BEAT_REVIVED = BEAT_REVIVED
+cdef int _CODE_OK = 10200
+cdef str _INTERVAL_KEY = "preserved.heart.beat.interval"
+cdef bytes _BEAT_PATH = b"/nacos/v1/ns/instance/beat"
+cdef bytes _LIST_PATH = b"/nacos/v1/ns/instance/list"
+cdef bytes _STATUS_OK = b"HTTP/1.1 200 OK\r\n"
+cdef bytes _JSON_LENGTH = b"Content-Type: application/json;charset=UTF-8\r\nContent-Length: "
+cdef bytes _KEEP_ALIVE = b"Connection: keep-alive\r\n"
+cdef bytes _CLOSE = b"Connection: close\r\n"
+cdef bytes _CHECK_BODY = b"{}"
+
+cdef enum _Method:
+    _OTHER = 0
+    _GET = 1
+    _PUT = 2
+
+cdef enum _Connection:
+    _DEFAULT = 0      # no Connection header: HTTP/1.1 keeps the connection
+    _KEEP = 1         # Connection: keep-alive (echoed in the answer)
+    _CLOSING = 2      # Connection: close
+
+cdef struct _Head:
+    Py_ssize_t end            # offset just past the blank line
+    int method
+    Py_ssize_t path_start
+    Py_ssize_t path_end
+    Py_ssize_t query_start    # -1: no '?'
+    Py_ssize_t query_end
+    Py_ssize_t agent_start    # User-Agent value (-1: absent)
+    Py_ssize_t agent_end
+    Py_ssize_t version_start  # Client-Version value (-1: absent)
+    Py_ssize_t version_end
+    int connection
+
+
+cdef inline bint _tchar(unsigned char c) noexcept:
+    """An RFC 9110 token character."""
+    if c >= b'a' and c <= b'z':
+        return True
+    if c >= b'A' and c <= b'Z':
+        return True
+    if c >= b'0' and c <= b'9':
+        return True
+    return c in b"!#$%&'*+-.^_`|~"
+
+
+cdef inline unsigned char _lower(unsigned char c) noexcept:
+    if c >= b'A' and c <= b'Z':
+        return c + 32
+    return c
+
+
+cdef bint _name_is(const char* buf, Py_ssize_t start, Py_ssize_t end, const char* lower_name,
+                   Py_ssize_t length) noexcept:
+    cdef Py_ssize_t i
+    if end - start != length:
+        return False
+    for i in range(length):
+        if _lower(<unsigned char>buf[start + i]) != <unsigned char>lower_name[i]:
+            return False
+    return True
+
+
+cdef int _parse_head(const char* buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t max_head,
+                     Py_ssize_t max_fields, _Head* head) noexcept:
+    """Parse one plain request head at ``pos``; 1 when it is one this path handles, else 0."""
+    cdef Py_ssize_t i = pos
+    cdef Py_ssize_t limit = n if n - pos <= max_head else pos + max_head
+    cdef Py_ssize_t start
+    cdef Py_ssize_t name_end
+    cdef Py_ssize_t value_start
+    cdef Py_ssize_t value_end
+    cdef Py_ssize_t fields = 0
+    cdef unsigned char c
+    cdef bint seen_connection = False
+    cdef bint seen_length = False
+    # Request line: GET|PUT SP origin-form target SP HTTP/1.1 CRLF
+    if limit - i >= 4 and buf[i] == b'G' and buf[i + 1] == b'E' and buf[i + 2] == b'T' and buf[i + 3] == b' ':
+        head.method = _GET
+        i += 4
+    elif limit - i >= 4 and buf[i] == b'P' and buf[i + 1] == b'U' and buf[i + 2] == b'T' and buf[i + 3] == b' ':
+        head.method = _PUT
+        i += 4
+    else:
+        return 0
+    if i >= limit or buf[i] != b'/':
+        return 0
+    head.path_start = i
+    head.query_start = -1
+    while i < limit:
+        c = <unsigned char>buf[i]
+        if c == b' ':
+            break
+        if c <= 0x20 or c >= 0x7f or c == b'#':
+            return 0
+        if c == b'%' and head.query_start < 0:
+            return 0  # an escaped path: the Python path decodes it
+        if c == b'?' and head.query_start < 0:
+            head.path_end = i
+            head.query_start = i + 1
+        i += 1
+    if i >= limit:
+        return 0
+    if head.query_start < 0:
+        head.path_end = i
+        head.query_start = head.query_end = i
+    else:
+        head.query_end = i
+    if limit - i < 11 or buf[i + 1] != b'H' or buf[i + 2] != b'T' or buf[i + 3] != b'T' \
+            or buf[i + 4] != b'P' or buf[i + 5] != b'/' or buf[i + 6] != b'1' or buf[i + 7] != b'.' \
+            or buf[i + 8] != b'1' or buf[i + 9] != b'\r' or buf[i + 10] != b'\n':
+        return 0
+    i += 11
+    head.agent_start = head.version_start = -1
+    head.agent_end = head.version_end = -1
+    head.connection = _DEFAULT
+    # Header fields: token ":" OWS printable-ASCII OWS CRLF, then an empty line.
+    while True:
+        if limit - i < 2:
+            return 0
+        if buf[i] == b'\r':
+            if buf[i + 1] != b'\n':
+                return 0
+            head.end = i + 2
+            return 1
+        fields += 1
+        if fields > max_fields:
+            return 0
+        start = i
+        while i < limit and _tchar(<unsigned char>buf[i]):
+            i += 1
+        if i == start or i >= limit or buf[i] != b':':
+            return 0
+        name_end = i
+        i += 1
+        while i < limit and (buf[i] == b' ' or buf[i] == b'\t'):
+            i += 1
+        value_start = i
+        while i < limit:
+            c = <unsigned char>buf[i]
+            if c == b'\r':
+                break
+            if (c < 0x20 and c != b'\t') or c >= 0x7f:
+                return 0
+            i += 1
+        if limit - i < 2 or buf[i + 1] != b'\n':
+            return 0
+        value_end = i
+        while value_end > value_start and (buf[value_end - 1] == b' ' or buf[value_end - 1] == b'\t'):
+            value_end -= 1
+        i += 2
+        if name_end - start == 10 and _name_is(buf, start, name_end, b"user-agent", 10):
+            if head.agent_start >= 0:
+                return 0
+            head.agent_start = value_start
+            head.agent_end = value_end
+        elif name_end - start == 14 and _name_is(buf, start, name_end, b"client-version", 14):
+            if head.version_start >= 0:
+                return 0
+            head.version_start = value_start
+            head.version_end = value_end
+        elif name_end - start == 14 and _name_is(buf, start, name_end, b"content-length", 14):
+            if seen_length or value_end - value_start != 1 or buf[value_start] != b'0':
+                return 0
+            seen_length = True
+        elif name_end - start == 10 and _name_is(buf, start, name_end, b"connection", 10):
+            if seen_connection:
+                return 0
+            seen_connection = True
+            if _name_is(buf, value_start, value_end, b"keep-alive", 10):
+                head.connection = _KEEP
+            elif _name_is(buf, value_start, value_end, b"close", 5):
+                head.connection = _CLOSING
+            else:
+                return 0
+        elif (_name_is(buf, start, name_end, b"transfer-encoding", 17)
+              or _name_is(buf, start, name_end, b"expect", 6)
+              or _name_is(buf, start, name_end, b"upgrade", 7)
+              or _name_is(buf, start, name_end, b"proxy-connection", 16)
+              or _name_is(buf, start, name_end, b"keep-alive", 10)):
+            return 0
+
+
+@cython.final
+cdef class FastPath:
+    """Answers light beats and cached lists of one node from request bytes (see the module docstring)."""
+
+    def __init__(self, state, *, resolve_beat, after_beat, beat_body, list_tag, max_head_bytes,
+                 max_header_fields, memo_limit, gate=None):
+        self.enabled = True
+        self._state = state
+        self._registry = state.registry
+        self._beats = state.beats
+        self._resolve_beat = resolve_beat
+        self._after_beat = after_beat
+        self._beat_body = beat_body
+        self._gate = gate
+        self._list_tag = list_tag
+        self._beat_targets = {}
+        self._memo_limit = memo_limit
+        self._max_head = max_head_bytes
+        self._max_fields = max_header_fields
+        self._answered[0] = self._answered[1] = 0
+
+    def counts(self):
+        """Requests answered here so far, by route name."""
+        return {ROUTE_NAMES[route]: self._answered[route] for route in range(2)}
+
+    def serve(self, bytes data not None, int64_t now_ms, int64_t wall_ms, bytes date_line not None,
+              Py_ssize_t max_requests):
+        """Answer the leading requests of ``data`` that this path handles (module docstring)."""
+        cdef const char* buf = PyBytes_AS_STRING(data)
+        cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+        cdef Py_ssize_t pos = 0
+        cdef Py_ssize_t answered = 0
+        cdef bint closing = False
+        cdef _Head head
+        cdef list out = []
+        cdef object body
+        cdef bytes query
+        if not self.enabled or not self._open():
+            return b"", 0, 0, False
+        while pos < n and answered < max_requests:
+            if not _parse_head(buf, pos, n, self._max_head, self._max_fields, &head):
+                break
+            if head.connection == _CLOSING and head.end != n:
+                break  # input after a closing request: the Python path discards it the careful way
+            query = PyBytes_FromStringAndSize(buf + head.query_start, head.query_end - head.query_start)
+            if head.method == _PUT and _path_is(buf, &head, _BEAT_PATH):
+                body = self._beat(query, now_ms)
+                if body is None:
+                    break
+                self._answered[0] += 1
+            elif head.method == _GET and _path_is(buf, &head, _LIST_PATH):
+                body = self._list(query, _agent(buf, &head), wall_ms)
+                if body is None:
+                    break
+                self._answered[1] += 1
+            else:
+                break
+            out.append(_STATUS_OK)
+            out.append(date_line)
+            out.append(_JSON_LENGTH)
+            out.append(b"%d\r\n" % len(<bytes>body))
+            if head.connection == _KEEP:
+                out.append(_KEEP_ALIVE)
+            elif head.connection == _CLOSING:
+                out.append(_CLOSE)
+            out.append(b"\r\n")
+            out.append(body)
+            answered += 1
+            pos = head.end
+            if head.connection == _CLOSING:
+                closing = True
+                break
+        if not answered:
+            return b"", 0, 0, False
+        return b"".join(out), pos, answered, closing
+
+    cdef bint _open(self) except -1:
+        """Whether no node-wide rule stands between a request and its handler right now."""
+        switches = self._state.switches
+        if switches.limitedUrlMap:
+            return False
+        status = switches.overriddenServerStatus
+        if status and status != "UP":
+            return False
+        if self._gate is not None and not self._gate():
+            return False
+        return True
+
+    cdef object _beat(self, bytes query, int64_t now_ms):
+        """A light beat's reply body, or None to leave the request to the Python path."""
+        cdef object target = self._beat_targets.get(query)
+        cdef Service service
+        cdef Instance instance
+        cdef int status
+        cdef bint marked
+        cdef int64_t interval
+        if target is None:
+            target = self._resolve_beat(query)
+            if target is None:
+                target = False
+            if len(self._beat_targets) >= self._memo_limit:
+                self._beat_targets.clear()
+            self._beat_targets[query] = target
+        if target is False:
+            return None
+        namespace, name, key, beat_key = <tuple>target
+        service = self._registry._lookup(namespace, name)
+        if service is None:
+            return None
+        instance = service._ephemeral.get(key)
+        if instance is None:
+            return None
+        marked = (instance._flags & _MARKED) != 0
+        if not marked and (instance._flags & _HEALTHY) == 0:
+            return None  # the beat makes it healthy again: a write, left to the Python path
+        status = self._beats.beat(beat_key, now_ms)
+        if not marked and (status == _BEAT_UNKNOWN or status == _BEAT_REVIVED):
+            self._after_beat(namespace, name, key, instance, status, now_ms)
+        switches = self._state.switches
+        if _INTERVAL_KEY in instance._metadata:
+            interval = instance._metadata.interval_ms
+        else:
+            interval = switches.clientBeatInterval
+        light = switches.lightBeatEnabled
+        body = self._state.memos.beat_replies.get((_CODE_OK, interval, light))
+        if body is None:
+            body = self._beat_body(interval, light)
+        return body
+
+    cdef object _list(self, bytes query, str agent, int64_t wall_ms):
+        """A cached list answer's body, or None to leave the request to the Python path."""
+        state = self._state
+        listing = state.memos.list_queries.get(query)
+        if listing is None or listing.udp_port > 0:
+            return None
+        cdef Service snapshot = self._registry._lookup(listing.namespace, listing.name)
+        if snapshot is None or snapshot._cache is None:
+            return None
+        grouped = state.clients.get(agent).wants_grouped_names
+        variant = (self._list_tag, listing.clusters, grouped, listing.healthy_only,
+                   state.switches.defaultCacheMillis, listing.env)
+        parts = snapshot._cache.get(variant)
+        if parts is None:
+            return None
+        before, after, has_instances = <tuple>parts
+        if listing.is_check and has_instances:
+            return _CHECK_BODY
+        return b"%b%d%b" % (before, wall_ms, after)
+
+
+cdef inline bint _path_is(const char* buf, _Head* head, bytes path) noexcept:
+    cdef Py_ssize_t length = PyBytes_GET_SIZE(path)
+    cdef const char* expected = PyBytes_AS_STRING(path)
+    cdef Py_ssize_t i
+    if head.path_end - head.path_start != length:
+        return False
+    for i in range(length):
+        if buf[head.path_start + i] != expected[i]:
+            return False
+    return True
+
+
+cdef str _agent(const char* buf, _Head* head):
+    """``Request.user_agent``: ``User-Agent``, else (absent or empty) ``Client-Version``, else ""."""
+    if head.agent_start >= 0 and head.agent_end > head.agent_start:
+        return buf[head.agent_start:head.agent_end].decode("latin-1")
+    if head.version_start >= 0 and head.version_end > head.version_start:
+        return buf[head.version_start:head.version_end].decode("latin-1")
+    return ""

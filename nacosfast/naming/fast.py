@@ -1,0 +1,55 @@
+"""The compiled request path (``nacosfast._core.fastpath``) bound to one node's naming state.
+
+The compiled path answers light beats and cached lists straight from request bytes; everything it
+reads or changes belongs to this node's ``NamingState`` and its memos, and every effect beyond the
+heartbeat table goes through the same functions the Python handlers use (``instances.after_beat``,
+``instances.beat_ok_body``). It fills no cache of its own but the per-query light-beat targets, which
+depend on the query bytes only.
+
+Features that must see every request (auth, per-request metrics, forwarding to an owner in cluster
+mode, replication) switch it off for their node — ``fast_path.enabled = False`` — or pass a ``gate``,
+until they integrate with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+
+from nacosfast._core.fastpath import FastPath
+from nacosfast._core.registry import Instance
+from nacosfast.limits import MAX_LIST_QUERY_MEMO
+from nacosfast.naming.instances import after_beat, beat_ok_body, light_beat_target
+from nacosfast.naming.render import LIST_VARIANT_TAG
+from nacosfast.naming.state import NamingState
+from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS, HttpLimits
+
+__all__ = ["build_fast_path"]
+
+
+def build_fast_path(
+    state: NamingState, limits: HttpLimits = DEFAULT_HTTP_LIMITS, gate: Callable[[], bool] | None = None
+) -> FastPath:
+    """A ``FastPath`` answering for ``state``, within the HTTP head limits of ``limits``."""
+
+    def resolve_beat(query: bytes) -> tuple[str, str, str, Hashable] | None:
+        return light_beat_target(query)
+
+    def beat_effects(
+        namespace: str, name: str, key: str, instance: Instance, status: int, now_ms: int
+    ) -> None:
+        after_beat(state, namespace, name, key, instance, status, now_ms)
+
+    def beat_body(interval: int, light: bool) -> bytes:
+        return beat_ok_body(state, interval, light)
+
+    return FastPath(
+        state,
+        resolve_beat=resolve_beat,
+        after_beat=beat_effects,
+        beat_body=beat_body,
+        list_tag=LIST_VARIANT_TAG,
+        max_head_bytes=limits.max_header_bytes,
+        max_header_fields=limits.max_header_fields,
+        memo_limit=MAX_LIST_QUERY_MEMO,
+        gate=gate,
+    )
