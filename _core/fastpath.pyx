@@ -36,14 +36,14 @@ from libc.stdint cimport int64_t
 from nacosfast._core.beats cimport BeatTable
 from nacosfast._core.registry cimport _HEALTHY, _MARKED, Instance, Registry, Service
 
-from nacosfast._core.beats import BEAT_REVIVED, BEAT_UNKNOWN
+from nacosfast._core.beats import BEAT_REVIVED as _REVIVED, BEAT_UNKNOWN as _UNKNOWN
 
 ROUTE_BEAT = 0
 ROUTE_LIST = 1
 ROUTE_NAMES = ("beat", "list")
 
-cdef int _BEAT_UNKNOWN = BEAT_UNKNOWN
-cdef int _BEAT_REVIVED = BEAT_REVIVED
+cdef int _BEAT_UNKNOWN = _UNKNOWN
+cdef int _BEAT_REVIVED = _REVIVED
 cdef int _CODE_OK = 10200
 cdef str _INTERVAL_KEY = "preserved.heart.beat.interval"
 cdef bytes _BEAT_PATH = b"/nacos/v1/ns/instance/beat"

@@ -1,0 +1,291 @@
+"""The compiled request path against the Python path: same bytes out, same state after.
+
+Each example builds two identical nodes, feeds the same sequence of raw inputs (random requests,
+pipelined, good and bad) to one through ``HttpConnection`` + ``NamingApp`` only, and to the other as
+the hub does — ``FastPath.serve`` first, the rest of the input through the Python path — then compares
+every answer and the resulting registry, heartbeat table and push notifications.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nacosfast._core.fastpath import FastPath
+from nacosfast.limits import MAX_PIPELINED_REQUESTS
+from nacosfast.naming.app import NamingApp
+from nacosfast.naming.fast import build_fast_path
+from nacosfast.naming.state import NamingState
+from nacosfast.server.http.responder import answer_ready
+from nacosfast.wire.http import HttpConnection, HttpDate
+from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS, HttpLimits
+from nacosfast.wire.message import Request, Response
+from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush
+
+SMALL_LIMITS = HttpLimits(max_header_bytes=400, max_header_fields=6)
+SERVICES = ("DEFAULT_GROUP%40%40svc", "DEFAULT_GROUP@@svc", "g%40%40other", "svc", "a%40%40b%40%40c", "")
+IPS = ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9", "999.0.0.1", "", "+10.0.0.1", "a:b", "%FF")
+PORTS = ("8080", "0", "-1", "70000", "x", "", "8080+")
+CLUSTERS = ("DEFAULT", "c1", "bad_cluster", "", "c%2D1")
+NAMESPACES = ("public", "", "ns-1", "bad/ns", "%2E")
+BOOLS = ("true", "false", "TRUE", "yes", "")
+PATHS = {
+    "beat": ("/nacos/v1/ns/instance/beat", "/nacos/v1/ns/instance/beat/", "/nacos/v1/ns/instance/be%61t"),
+    "list": ("/nacos/v1/ns/instance/list", "/nacos/v1/ns/instance/list#frag", "/nacos//v1/ns/instance/list"),
+    "other": (
+        "/nacos/v1/ns/instance",
+        "/nacos/v1/ns/service/list",
+        "/x",
+        "*",
+        "http://h/nacos/v1/ns/instance/beat",
+    ),
+}
+HEADERS = (
+    b"User-Agent: Nacos-Java-Client:v1.4.8",
+    b"User-Agent: Nacos-Java-Client:v0.9.0",
+    b"User-Agent: Nacos-Python-Client:v0.1.17",
+    b"User-Agent: ",
+    b"user-agent:Nacos-Java-Client:v1.4.1  ",
+    b"Client-Version: 1.4.1",
+    b"Connection: keep-alive",
+    b"Connection: close",
+    b"connection: Keep-Alive",
+    b"Connection: keep-alive, Upgrade",
+    b"Content-Length: 0",
+    b"Content-Length: 00",
+    b"Content-Type: application/x-www-form-urlencoded",
+    b"Expect: 100-continue",
+    b"Transfer-Encoding: chunked",
+    b"Upgrade: websocket",
+    b"Host: 127.0.0.1",
+    b"X-Bad\x01: v",
+    b"Bad Name: v",
+    b"X-Long: " + b"v" * 300,
+    b" folded",
+    b"X-Latin: caf\xe9",
+)
+
+
+def _pair(key: str, values: tuple[str, ...]) -> st.SearchStrategy[str]:
+    return st.sampled_from(values).map(lambda value: f"{key}={value}")
+
+
+QUERY_PAIRS = st.one_of(
+    _pair("serviceName", SERVICES),
+    _pair("namespaceId", NAMESPACES),
+    _pair("ip", IPS),
+    _pair("port", PORTS),
+    _pair("clusterName", CLUSTERS),
+    _pair("cluster", CLUSTERS),
+    _pair("clusters", ("", "DEFAULT", "c1,DEFAULT", "bad_c")),
+    _pair("healthyOnly", BOOLS),
+    _pair("isCheck", BOOLS),
+    _pair("udpPort", ("0", "53", "", "70000")),
+    _pair("beat", ('{"ip":"10.0.0.7","port":81}', "", "%7B")),
+    _pair("app", ("bench", "")),
+    _pair("env", ("", "prod")),
+    st.sampled_from(("x", "=", "&", "%", "a=%ZZ")),
+)
+
+
+GOOD_HEADERS = HEADERS[:12]
+BEAT_TARGETS = tuple(
+    f"serviceName=DEFAULT_GROUP%40%40svc&ip={ip}&port=8080{extra}"
+    for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9")
+    for extra in ("", "&namespaceId=public&clusterName=DEFAULT&app=bench", "&cluster=c1")
+)
+LIST_TARGETS = (
+    "serviceName=DEFAULT_GROUP%40%40svc",
+    "serviceName=DEFAULT_GROUP%40%40svc&namespaceId=public&clusters=&healthyOnly=false&udpPort=0&app=b",
+    "serviceName=DEFAULT_GROUP%40%40svc&healthyOnly=true&clusters=DEFAULT",
+    "serviceName=DEFAULT_GROUP%40%40svc&isCheck=true",
+    "serviceName=DEFAULT_GROUP%40%40svc&udpPort=53&clientIP=127.0.0.1",
+    "serviceName=DEFAULT_GROUP%40%40nothing",
+)
+
+
+@st.composite
+def clean_request(draw: st.DrawFn) -> bytes:
+    """A request of the shapes the compiled path answers (some of which it must still decline)."""
+    if draw(st.booleans()):
+        line = b"PUT /nacos/v1/ns/instance/beat?" + draw(st.sampled_from(BEAT_TARGETS)).encode()
+    else:
+        line = b"GET /nacos/v1/ns/instance/list?" + draw(st.sampled_from(LIST_TARGETS)).encode()
+    extra = draw(st.lists(QUERY_PAIRS, max_size=2))
+    if extra:
+        line += b"&" + "&".join(extra).encode()
+    headers = draw(st.lists(st.sampled_from(GOOD_HEADERS), max_size=3))
+    return b"\r\n".join([line + b" HTTP/1.1", *headers]) + b"\r\n\r\n"
+
+
+@st.composite
+def wild_request(draw: st.DrawFn) -> bytes:
+    """Any mix of good and bad request lines, headers, versions, line ends and bodies."""
+    route = draw(st.sampled_from(("beat", "list", "other")))
+    method = draw(st.sampled_from(("GET", "PUT", "POST", "DELETE", "HEAD", "get")))
+    target = draw(st.sampled_from(PATHS[route]))
+    pairs: list[str] = draw(st.lists(QUERY_PAIRS, max_size=6))
+    empty_query: bool = draw(st.booleans())
+    if pairs or empty_query:
+        target += "?" + "&".join(pairs)
+    version = draw(st.sampled_from((b"HTTP/1.1", b"HTTP/1.0", b"HTTP/1.1 ", b"HTTP/2.0")))
+    headers = draw(st.lists(st.sampled_from(HEADERS), max_size=4))
+    body = b""
+    if draw(st.booleans()):
+        body = b"ip=10.0.0.2"
+        headers.append(b"Content-Length: %d" % len(body))
+    newline = draw(st.sampled_from((b"\r\n", b"\n")))
+    head = newline.join([method.encode() + b" " + target.encode("latin-1") + b" " + version, *headers])
+    return head + newline + newline + body
+
+
+requests = st.one_of(clean_request(), clean_request(), clean_request(), wild_request())
+
+
+@st.composite
+def inputs(draw: st.DrawFn) -> list[bytes]:
+    """Reads as one connection would see them: each one or more pipelined requests, maybe cut short."""
+    batches = draw(st.lists(st.lists(requests, min_size=1, max_size=4), min_size=1, max_size=6))
+    reads = [b"".join(batch) for batch in batches]
+    if draw(st.integers(0, 4)) == 0:
+        reads[-1] = reads[-1][: draw(st.integers(1, len(reads[-1])))]
+    return reads + reads  # repeated: the second time the memos are warm and the fast path answers
+
+
+@st.composite
+def switches(draw: st.DrawFn) -> dict[str, Any]:
+    return {
+        "lightBeatEnabled": draw(st.booleans()),
+        "clientBeatInterval": draw(st.sampled_from((5000, 3000))),
+        "defaultCacheMillis": draw(st.sampled_from((3000, 10000))),
+        "limitedUrlMap": draw(st.sampled_from(({}, {}, {}, {"/nacos/v1/ns/instance/beat": 429}))),
+        "overriddenServerStatus": draw(st.sampled_from(("", "", "UP", "DOWN", "READ_ONLY"))),
+    }
+
+
+def _node(switch_values: dict[str, Any]) -> tuple[NamingApp, NamingState]:
+    state = NamingState(push=RecordingPush(), journal=MemoryJournal())
+    app = NamingApp(state)
+    for ip, metadata in (
+        ("10.0.0.1", "{}"),
+        ("10.0.0.2", "%7B%22preserved.heart.beat.interval%22%3A%221000%22%7D"),
+        ("10.0.0.3", "{}"),
+    ):
+        query = f"serviceName=DEFAULT_GROUP%40%40svc&ip={ip}&port=8080&metadata={metadata}".encode()
+        assert app.handle(Request("POST", "/nacos/v1/ns/instance", query), 0, WALL_EPOCH_MS).status == 200
+    query = b"serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.3&port=8080&ephemeral=false"
+    app.handle(Request("POST", "/nacos/v1/ns/instance", query), 0, WALL_EPOCH_MS)
+    state.beats.beat(("public", "DEFAULT_GROUP@@svc", "10.0.0.2:8080:unknown:DEFAULT"), 10_000)
+    state.beats.sweep(16_000)  # 10.0.0.1 and .3 unhealthy in the table only: their next beat revives
+    state.registry.set_healthy("public", "DEFAULT_GROUP@@svc", "10.0.0.3:8080:unknown:DEFAULT", True, False)
+    for key, value in switch_values.items():
+        setattr(state.switches, key, value)
+    return app, state
+
+
+def _python_answers(conn: HttpConnection, app: NamingApp, data: bytes, now_ms: int) -> bytes:
+    def call(request: Request) -> Response:
+        return app.handle(request, now_ms, WALL_EPOCH_MS + now_ms)
+
+    out: list[bytes] = []
+    pending = answer_ready(conn, conn.feed(data, now_ms), call, out)
+    if pending is not None:  # a durable write: the answer itself is what matters here
+        out.append(b"<pending %d %r>" % (pending.response.status, pending.response.body))
+    return b"".join(out)
+
+
+def _fast_answers(
+    conn: HttpConnection, app: NamingApp, fast: FastPath, data: bytes, now_ms: int, date: HttpDate
+) -> bytes:
+    out = b""
+    if conn.between_requests:
+        out, consumed, _, closing = fast.serve(
+            data, now_ms, WALL_EPOCH_MS + now_ms, date.line, MAX_PIPELINED_REQUESTS
+        )
+        if closing:
+            conn.closing = True
+        if consumed == len(data) and out:
+            return out
+        data = data[consumed:]
+    return out + _python_answers(conn, app, data, now_ms)
+
+
+def _state_of(state: NamingState) -> Any:
+    registry = state.registry
+    services = {}
+    keys = []
+    for namespace in registry.namespaces():
+        for name in registry.services(namespace):
+            service = registry.get(namespace, name)
+            assert service is not None
+            services[(namespace, name)] = (
+                service.revision,
+                [
+                    (
+                        i.key,
+                        i.weight,
+                        i.healthy,
+                        i.enabled,
+                        i.ephemeral,
+                        i.marked,
+                        dict(i.metadata),
+                        i.instance_id,
+                    )
+                    for i in service.instances()
+                ],
+            )
+            keys += [(namespace, name, i.key) for i in service.instances(True)]
+    beats = {key: (state.beats.last_beat(key), state.beats.is_healthy(key)) for key in keys}
+    push = state.push
+    assert isinstance(push, RecordingPush)
+    return services, beats, push.changed, push.subscriptions
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reads=inputs(), switch_values=switches(), small=st.booleans())
+def test_fast_path_answers_like_the_python_path(
+    reads: list[bytes], switch_values: dict[str, Any], small: bool
+) -> None:
+    limits = SMALL_LIMITS if small else DEFAULT_HTTP_LIMITS
+    date = HttpDate()
+    date.refresh(WALL_EPOCH_MS)
+    reference_app, reference = _node(switch_values)
+    fast_app, fast_state = _node(switch_values)
+    fast = build_fast_path(fast_state, limits)
+    reference_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
+    fast_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
+    for step, data in enumerate(reads):
+        if reference_conn.closing:  # the client opens a new connection for what comes next
+            reference_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
+            fast_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
+        now_ms = 20_000 + step
+        expected = _python_answers(reference_conn, reference_app, data, now_ms)
+        got = _fast_answers(fast_conn, fast_app, fast, data, now_ms, date)
+        assert got == expected, data
+        assert fast_conn.closing == reference_conn.closing
+    assert _state_of(fast_state) == _state_of(reference)
+
+
+def test_fast_path_answers_the_hot_requests_itself() -> None:
+    """Guards the test above against a fast path that always declines (it would pass trivially)."""
+    date = HttpDate()
+    date.refresh(WALL_EPOCH_MS)
+    app, state = _node({})
+    fast = build_fast_path(state)
+    beat = (
+        b"PUT /nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080"
+        b" HTTP/1.1\r\n"
+        b"User-Agent: Nacos-Java-Client:v1.4.1\r\n\r\n"
+    )
+    listing = b"GET /nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40svc HTTP/1.1\r\n\r\n"
+    conn = HttpConnection(("127.0.0.1", 5), date=date)
+    first = _python_answers(conn, app, listing, 1)  # fills the list memo and render cache
+    out, consumed, answered, closing = fast.serve(beat + listing, 2, WALL_EPOCH_MS + 1, date.line, 8)
+    assert (consumed, answered, closing) == (len(beat + listing), 2, False)
+    assert out.endswith(first[first.index(b"\r\n\r\n") :])
+    assert b'"code":10200' in out
+    assert fast.counts() == {"beat": 1, "list": 1}
+    fast.enabled = False
+    assert fast.serve(beat, 3, WALL_EPOCH_MS, date.line, 8) == (b"", 0, 0, False)
