@@ -14,6 +14,8 @@ cdef class FastPath:
     cdef Registry _registry
     cdef BeatTable _beats
     cdef object _resolve_beat     # query bytes -> (namespace, name, key, beat key) or None
+    cdef object _check_names      # (namespace, grouped name, cluster) -> whether all three are valid
+    cdef dict _checked_names      # (namespace, grouped name, cluster) -> bool
     cdef object _after_beat       # the naming layer's effects of an untracked or revived beat
     cdef object _beat_body        # (interval, light) -> the encoded beat reply (fills the node's memo)
     cdef object _gate             # () -> bool, or None
@@ -25,5 +27,6 @@ cdef class FastPath:
     cdef Py_ssize_t[2] _answered
 
     cdef bint _open(self) except -1
-    cdef object _beat(self, bytes query, int64_t now_ms)
+    cdef object _light_target(self, const char* buf, Py_ssize_t start, Py_ssize_t end)
+    cdef object _beat(self, const char* buf, Py_ssize_t start, Py_ssize_t end, int64_t now_ms)
     cdef object _list(self, bytes query, str agent, int64_t wall_ms)

@@ -24,6 +24,7 @@ class FastPath:
         state: Any,
         *,
         resolve_beat: Callable[[bytes], tuple[str, str, str, Hashable] | None],
+        check_names: Callable[[str, str, str], bool],
         after_beat: Callable[[str, str, str, Instance, int, int], None],
         beat_body: Callable[[int, bool], bytes],
         list_tag: str,

@@ -32,6 +32,7 @@ The contract (what makes it strictly a *fast* path):
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t
+from libc.string cimport memcmp
 
 from nacosfast._core.beats cimport BeatTable
 from nacosfast._core.registry cimport _HEALTHY, _MARKED, Instance, Registry, Service
@@ -226,17 +227,173 @@ cdef int _parse_head(const char* buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t m
             return 0
 
 
+cdef enum _Param:
+    _P_NAMESPACE = 0
+    _P_SERVICE = 1
+    _P_CLUSTER = 2
+    _P_IP = 3
+    _P_PORT = 4
+    _P_BEAT = 5
+    _P_REFUSED = 6    # a parameter this reader leaves to the Python path (dom, groupName)
+    _P_COUNT = 7
+
+
+cdef inline int _hex(unsigned char c) noexcept:
+    if c >= b'0' and c <= b'9':
+        return c - 48  # '0'
+    if c >= b'a' and c <= b'f':
+        return c - 87  # 'a' is 10
+    if c >= b'A' and c <= b'F':
+        return c - 55  # 'A' is 10
+    return -1
+
+
+cdef int _param_of(const char* buf, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """Which light-beat parameter a raw key names; -1 for any other (ignored) key."""
+    cdef Py_ssize_t length = end - start
+    cdef const char* key = buf + start
+    if length == 11 and memcmp(key, b"namespaceId", 11) == 0:
+        return _P_NAMESPACE
+    if length == 11 and memcmp(key, b"serviceName", 11) == 0:
+        return _P_SERVICE
+    if length == 11 and memcmp(key, b"clusterName", 11) == 0:
+        return _P_CLUSTER
+    if length == 2 and memcmp(key, b"ip", 2) == 0:
+        return _P_IP
+    if length == 4 and memcmp(key, b"port", 4) == 0:
+        return _P_PORT
+    if length == 4 and memcmp(key, b"beat", 4) == 0:
+        return _P_BEAT
+    if (length == 3 and memcmp(key, b"dom", 3) == 0) or (length == 9 and memcmp(key, b"groupName", 9) == 0):
+        return _P_REFUSED
+    return -1
+
+
+cdef int _scan_query(const char* buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t* spans) noexcept:
+    """Find the first value of each light-beat parameter (``spans[2*p]``, ``spans[2*p+1]``; -1 when
+    absent); 0 when the query needs the Python path: a key with an escape, or an escape of a
+    non-ASCII octet anywhere (its UTF-8 validity is the Python path's to judge)."""
+    cdef Py_ssize_t i = start
+    cdef Py_ssize_t pair_start
+    cdef Py_ssize_t key_end
+    cdef int param
+    cdef unsigned char c
+    cdef int high
+    cdef int low
+    for param in range(2 * _P_COUNT):
+        spans[param] = -1
+    while i <= end:
+        pair_start = i
+        key_end = -1
+        while i < end and buf[i] != b'&':
+            c = <unsigned char>buf[i]
+            if c == b'=' and key_end < 0:
+                key_end = i
+            elif c == b'%':
+                if key_end < 0:
+                    return 0
+                if i + 2 < end:
+                    high = _hex(<unsigned char>buf[i + 1])
+                    low = _hex(<unsigned char>buf[i + 2])
+                    if high >= 8 and low >= 0:
+                        return 0
+            elif c == b'+' and key_end < 0:
+                return 0
+            i += 1
+        if key_end < 0:
+            key_end = i
+        param = _param_of(buf, pair_start, key_end)
+        if param >= 0 and spans[2 * param] < 0:
+            spans[2 * param] = key_end + 1 if key_end < i else i
+            spans[2 * param + 1] = i
+        i += 1
+    return 1
+
+
+cdef str _decoded(const char* buf, Py_ssize_t start, Py_ssize_t end):
+    """A form value: ``%XX`` escapes (ASCII only, checked by ``_scan_query``) and ``+`` as space;
+    ``None`` if it holds a character ``String.trim`` would remove (the Python path trims)."""
+    cdef bytearray out
+    cdef Py_ssize_t i = start
+    cdef unsigned char c
+    cdef int high
+    cdef int low
+    out = bytearray()
+    while i < end:
+        c = <unsigned char>buf[i]
+        if c == b'%' and i + 2 < end:
+            high = _hex(<unsigned char>buf[i + 1])
+            low = _hex(<unsigned char>buf[i + 2])
+            if high >= 0 and low >= 0:
+                c = <unsigned char>(high * 16 + low)
+                i += 2
+        elif c == b'+':
+            c = b' '
+        if c <= 0x20:
+            return None
+        out.append(c)
+        i += 1
+    return out.decode("ascii")
+
+
+cdef str _ipv4(const char* buf, Py_ssize_t start, Py_ssize_t end):
+    """The value when it is plain dotted IPv4 (four decimal octets up to 255), else None."""
+    cdef Py_ssize_t i
+    cdef int octets = 0
+    cdef int digits = 0
+    cdef int value = 0
+    cdef unsigned char c
+    if end - start > 15:
+        return None
+    for i in range(start, end + 1):
+        c = <unsigned char>buf[i] if i < end else b'.'
+        if c == b'.':
+            if digits == 0 or value > 255:
+                return None
+            octets += 1
+            digits = value = 0
+        elif c >= b'0' and c <= b'9':
+            digits += 1
+            value = value * 10 + (c - 48)
+            if digits > 3:
+                return None
+        else:
+            return None
+    if octets != 4:
+        return None
+    return buf[start:end].decode("ascii")
+
+
+cdef int _port(const char* buf, Py_ssize_t start, Py_ssize_t end) noexcept:
+    """A port of 1..5 decimal digits up to 65535 (absent or empty: 0); -1 for anything else."""
+    cdef Py_ssize_t i
+    cdef int value = 0
+    cdef unsigned char c
+    if start < 0 or start == end:
+        return 0
+    if end - start > 5:
+        return -1
+    for i in range(start, end):
+        c = <unsigned char>buf[i]
+        if c < b'0' or c > b'9':
+            return -1
+        value = value * 10 + (c - 48)
+    return value if value <= 65535 else -1
+
+
 @cython.final
 cdef class FastPath:
     """Answers light beats and cached lists of one node from request bytes (see the module docstring)."""
 
-    def __init__(self, state, *, resolve_beat, after_beat, beat_body, list_tag, max_head_bytes,
+    def __init__(self, state, *, resolve_beat, check_names, after_beat, beat_body, list_tag, max_head_bytes,
                  max_header_fields, memo_limit, gate=None):
         self.enabled = True
         self._state = state
         self._registry = state.registry
         self._beats = state.beats
         self._resolve_beat = resolve_beat
+        self._check_names = check_names
+        self._checked_names = {}
         self._after_beat = after_beat
         self._beat_body = beat_body
         self._gate = gate
@@ -270,13 +427,13 @@ cdef class FastPath:
                 break
             if head.connection == _CLOSING and head.end != n:
                 break  # input after a closing request: the Python path discards it the careful way
-            query = PyBytes_FromStringAndSize(buf + head.query_start, head.query_end - head.query_start)
             if head.method == _PUT and _path_is(buf, &head, _BEAT_PATH):
-                body = self._beat(query, now_ms)
+                body = self._beat(buf, head.query_start, head.query_end, now_ms)
                 if body is None:
                     break
                 self._answered[0] += 1
             elif head.method == _GET and _path_is(buf, &head, _LIST_PATH):
+                query = PyBytes_FromStringAndSize(buf + head.query_start, head.query_end - head.query_start)
                 body = self._list(query, _agent(buf, &head), wall_ms)
                 if body is None:
                     break
@@ -314,8 +471,42 @@ cdef class FastPath:
             return False
         return True
 
-    cdef object _beat(self, bytes query, int64_t now_ms):
+    cdef object _light_target(self, const char* buf, Py_ssize_t start, Py_ssize_t end):
+        """The target of a light beat whose query reads plainly (canonical IPv4 and port, no escaped
+        keys, no ``beat``, ``dom`` or ``groupName``), read here; else None. Names are validated by the
+        naming layer once per distinct (namespace, service, cluster)."""
+        cdef Py_ssize_t spans[2 * _P_COUNT]
+        cdef int port
+        if not _scan_query(buf, start, end, spans):
+            return None
+        if spans[2 * _P_REFUSED] >= 0 or spans[2 * _P_BEAT + 1] > spans[2 * _P_BEAT] or spans[2 * _P_IP] < 0:
+            return None
+        ip = _ipv4(buf, spans[2 * _P_IP], spans[2 * _P_IP + 1])
+        port = _port(buf, spans[2 * _P_PORT], spans[2 * _P_PORT + 1])
+        if ip is None or port < 0 or spans[2 * _P_SERVICE] < 0:
+            return None
+        name = _decoded(buf, spans[2 * _P_SERVICE], spans[2 * _P_SERVICE + 1])
+        if not name or "@@" not in name:
+            return None
+        namespace = _value_or(buf, spans, _P_NAMESPACE, "public")
+        cluster = _value_or(buf, spans, _P_CLUSTER, "DEFAULT")
+        if namespace is None or cluster is None:
+            return None
+        names = (namespace, name, cluster)
+        checked = self._checked_names.get(names)
+        if checked is None:
+            checked = self._check_names(namespace, name, cluster)
+            if len(self._checked_names) >= self._memo_limit:
+                self._checked_names.clear()
+            self._checked_names[names] = checked
+        if not checked:
+            return None
+        key = f"{ip}:{port}:unknown:{cluster}" if port else f"{ip}:unknown:{cluster}"
+        return namespace, name, key, (namespace, name, key)
+
+    cdef object _beat(self, const char* buf, Py_ssize_t start, Py_ssize_t end, int64_t now_ms):
         """A light beat's reply body, or None to leave the request to the Python path."""
+        cdef bytes query = PyBytes_FromStringAndSize(buf + start, end - start)
         cdef object target = self._beat_targets.get(query)
         cdef Service service
         cdef Instance instance
@@ -323,12 +514,17 @@ cdef class FastPath:
         cdef bint marked
         cdef int64_t interval
         if target is None:
-            target = self._resolve_beat(query)
-            if target is None:
-                target = False
-            if len(self._beat_targets) >= self._memo_limit:
-                self._beat_targets.clear()
-            self._beat_targets[query] = target
+            target = self._light_target(buf, start, end)
+            if target is not None:  # read here: remembered while there is room (a fleet beyond it
+                if len(self._beat_targets) < self._memo_limit:  # is read on every beat)
+                    self._beat_targets[query] = target
+            else:  # an unusual query: validated by the naming layer, memoized per query
+                target = self._resolve_beat(query)
+                if target is None:
+                    target = False
+                if len(self._beat_targets) >= self._memo_limit:
+                    self._beat_targets.clear()
+                self._beat_targets[query] = target
         if target is False:
             return None
         namespace, name, key, beat_key = <tuple>target
@@ -374,6 +570,15 @@ cdef class FastPath:
         if listing.is_check and has_instances:
             return _CHECK_BODY
         return b"%b%d%b" % (before, wall_ms, after)
+
+
+cdef str _value_or(const char* buf, Py_ssize_t* spans, int param, str default):
+    """A parameter's decoded value; ``default`` when absent or empty (None: the Python path trims)."""
+    cdef Py_ssize_t start = spans[2 * param]
+    cdef Py_ssize_t end = spans[2 * param + 1]
+    if start < 0 or start == end:
+        return default
+    return _decoded(buf, start, end)
 
 
 cdef inline bint _path_is(const char* buf, _Head* head, bytes path) noexcept:

@@ -91,10 +91,29 @@ QUERY_PAIRS = st.one_of(
 
 
 GOOD_HEADERS = HEADERS[:12]
-BEAT_TARGETS = tuple(
-    f"serviceName=DEFAULT_GROUP%40%40svc&ip={ip}&port=8080{extra}"
-    for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9")
-    for extra in ("", "&namespaceId=public&clusterName=DEFAULT&app=bench", "&cluster=c1")
+BEAT_TARGETS = (
+    *(
+        f"serviceName=DEFAULT_GROUP%40%40svc&ip={ip}&port=8080{extra}"
+        for ip in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9")
+        for extra in ("", "&namespaceId=public&clusterName=DEFAULT&app=bench", "&cluster=c1")
+    ),
+    "serviceName=DEFAULT_GROUP@@svc&ip=10.0.0.1&port=08080",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=010.0.0.1&port=8080",
+    "namespaceId=%70ublic&serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&port=8080&clusterName=",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&ip=10.0.0.1&port=8080&port=1&beat=",
+    "groupName=DEFAULT_GROUP&serviceName=svc&ip=10.0.0.1&port=8080",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&clusterName=DEF%41ULT&namespaceId=",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&x=%C3%A9",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&x=%FF",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&namespaceId=ns%2D1",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&namespaceId=+public",
+    "serviceName=%20DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.256&port=8080",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=65536",
+    "i%70=10.0.0.9&serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&clusterName=bad_cluster",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&serviceName=x",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&%",
 )
 LIST_TARGETS = (
     "serviceName=DEFAULT_GROUP%40%40svc",
@@ -289,3 +308,36 @@ def test_fast_path_answers_the_hot_requests_itself() -> None:
     assert fast.counts() == {"beat": 1, "list": 1}
     fast.enabled = False
     assert fast.serve(beat, 3, WALL_EPOCH_MS, date.line, 8) == (b"", 0, 0, False)
+
+
+def test_plain_light_beats_are_read_without_the_naming_layer() -> None:
+    """A plain light beat (canonical IPv4 and port) is read in compiled code: the per-query resolver
+    that unusual queries take is never called for it."""
+    date = HttpDate()
+    date.refresh(WALL_EPOCH_MS)
+    _, state = _node({})
+    resolved: list[bytes] = []
+    reference = build_fast_path(state)
+
+    def resolve(query: bytes) -> None:
+        resolved.append(query)
+
+    fast = FastPath(
+        state,
+        resolve_beat=resolve,
+        check_names=lambda namespace, name, cluster: True,
+        after_beat=lambda *args: None,
+        beat_body=lambda interval, light: b"body",
+        list_tag="instance/list",
+        max_head_bytes=4096,
+        max_header_fields=8,
+        memo_limit=8,
+    )
+    plain = b"PUT /nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&port=8080"
+    plain += b" HTTP/1.1\r\n\r\n"
+    odd = plain.replace(b"ip=10.0.0.2", b"ip=%31%30.0.0.2")  # 10.0.0.2, escaped
+    assert fast.serve(plain, 30_000, WALL_EPOCH_MS, date.line, 8)[2] == 1
+    assert resolved == []
+    assert fast.serve(odd, 30_001, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    assert resolved == [odd.split(b"?")[1].split(b" ")[0]]
+    assert reference.serve(odd, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 1  # the naming layer reads it

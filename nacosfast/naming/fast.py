@@ -18,7 +18,12 @@ from collections.abc import Callable, Hashable
 from nacosfast._core.fastpath import FastPath
 from nacosfast._core.registry import Instance
 from nacosfast.limits import MAX_LIST_QUERY_MEMO
-from nacosfast.naming.instances import after_beat, beat_ok_body, light_beat_target
+from nacosfast.naming.instances import (
+    after_beat,
+    beat_ok_body,
+    light_beat_names_valid,
+    light_beat_target,
+)
 from nacosfast.naming.render import LIST_VARIANT_TAG
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS, HttpLimits
@@ -34,6 +39,9 @@ def build_fast_path(
     def resolve_beat(query: bytes) -> tuple[str, str, str, Hashable] | None:
         return light_beat_target(query)
 
+    def check_names(namespace: str, name: str, cluster: str) -> bool:
+        return light_beat_names_valid(namespace, name, cluster)
+
     def beat_effects(
         namespace: str, name: str, key: str, instance: Instance, status: int, now_ms: int
     ) -> None:
@@ -45,6 +53,7 @@ def build_fast_path(
     return FastPath(
         state,
         resolve_beat=resolve_beat,
+        check_names=check_names,
         after_beat=beat_effects,
         beat_body=beat_body,
         list_tag=LIST_VARIANT_TAG,

@@ -57,6 +57,7 @@ __all__ = [
     "beat_service",
     "client_beat_service",
     "datum_key",
+    "light_beat_names_valid",
     "light_beat_target",
     "relay_beat",
 ]
@@ -607,6 +608,19 @@ def light_beat_target(query: bytes) -> tuple[str, str, str, Hashable] | None:
     except NacosError:
         return None
     return namespace, name, key, effects.beat_key(namespace, name, key)
+
+
+def light_beat_names_valid(namespace: str, name: str, cluster: str) -> bool:
+    """Whether a light beat's ``namespaceId``, ``serviceName`` (grouped) and ``clusterName``, already
+    trimmed, pass the checks ``beat`` makes (the compiled request path reads the rest itself)."""
+    try:
+        return (
+            check_namespace(namespace) == namespace
+            and check_grouped_name(name) == name
+            and check_cluster(cluster) == cluster
+        )
+    except NacosError:
+        return False
 
 
 def beat_ok_body(state: NamingState, interval: int, light: bool) -> bytes:
