@@ -18,15 +18,18 @@ cdef class FastPath:
     cdef dict _checked_names      # (namespace, grouped name, cluster) -> bool
     cdef object _after_beat       # the naming layer's effects of an untracked or revived beat
     cdef object _beat_body        # (interval, light) -> the encoded beat reply (fills the node's memo)
+    cdef object _register         # (query, now_ms) -> True once an ephemeral instance is registered
+    cdef object _deregister       # (query, now_ms) -> True once an ephemeral instance is deregistered
     cdef object _gate             # () -> bool, or None
     cdef str _list_tag            # the list render cache's variant tag
     cdef dict _beat_targets       # query bytes -> resolved target, or False (not a light beat)
     cdef Py_ssize_t _memo_limit
     cdef Py_ssize_t _max_head
     cdef Py_ssize_t _max_fields
-    cdef Py_ssize_t[2] _answered
+    cdef Py_ssize_t[4] _answered
 
     cdef bint _open(self) except -1
     cdef object _light_target(self, const char* buf, Py_ssize_t start, Py_ssize_t end)
     cdef object _beat(self, const char* buf, Py_ssize_t start, Py_ssize_t end, int64_t now_ms)
+    cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1
     cdef object _list(self, bytes query, str agent, int64_t wall_ms)

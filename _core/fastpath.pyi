@@ -1,6 +1,6 @@
 """The compiled request path: request bytes in, response bytes out, for the hottest request shapes.
 
-See ``_core/fastpath.pyx`` for the contract: it answers only light beats and cached lists it fully
+See ``_core/fastpath.pyx`` for the contract: it answers only light beats, cached lists and ephemeral (de)registrations it fully
 understands, byte-identically to the Python path, and stops at anything else; ``enabled`` (or a
 ``gate`` returning False) switches it off for a node.
 """
@@ -12,7 +12,9 @@ from nacosfast._core.registry import Instance
 
 ROUTE_BEAT: Final[int]
 ROUTE_LIST: Final[int]
-ROUTE_NAMES: Final[tuple[str, str]]
+ROUTE_REGISTER: Final[int]
+ROUTE_DEREGISTER: Final[int]
+ROUTE_NAMES: Final[tuple[str, str, str, str]]
 
 @final
 class FastPath:
@@ -27,6 +29,8 @@ class FastPath:
         check_names: Callable[[str, str, str], bool],
         after_beat: Callable[[str, str, str, Instance, int, int], None],
         beat_body: Callable[[int, bool], bytes],
+        register: Callable[[bytes, int], bool],
+        deregister: Callable[[bytes, int], bool],
         list_tag: str,
         max_head_bytes: int,
         max_header_fields: int,

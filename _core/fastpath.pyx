@@ -41,7 +41,9 @@ from nacosfast._core.beats import BEAT_REVIVED as _REVIVED, BEAT_UNKNOWN as _UNK
 
 ROUTE_BEAT = 0
 ROUTE_LIST = 1
-ROUTE_NAMES = ("beat", "list")
+ROUTE_REGISTER = 2
+ROUTE_DEREGISTER = 3
+ROUTE_NAMES = ("beat", "list", "register", "deregister")
 
 cdef int _BEAT_UNKNOWN = _UNKNOWN
 cdef int _BEAT_REVIVED = _REVIVED
@@ -54,11 +56,16 @@ cdef bytes _JSON_LENGTH = b"Content-Type: application/json;charset=UTF-8\r\nCont
 cdef bytes _KEEP_ALIVE = b"Connection: keep-alive\r\n"
 cdef bytes _CLOSE = b"Connection: close\r\n"
 cdef bytes _CHECK_BODY = b"{}"
+cdef bytes _INSTANCE_PATH = b"/nacos/v1/ns/instance"
+cdef bytes _OK_HEADERS = b"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 2\r\n"
+cdef bytes _OK = b"ok"
 
 cdef enum _Method:
     _OTHER = 0
     _GET = 1
     _PUT = 2
+    _POST = 3
+    _DELETE = 4
 
 cdef enum _Connection:
     _DEFAULT = 0      # no Connection header: HTTP/1.1 keeps the connection
@@ -127,6 +134,12 @@ cdef int _parse_head(const char* buf, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t m
     elif limit - i >= 4 and buf[i] == b'P' and buf[i + 1] == b'U' and buf[i + 2] == b'T' and buf[i + 3] == b' ':
         head.method = _PUT
         i += 4
+    elif limit - i >= 5 and memcmp(buf + i, b"POST ", 5) == 0:
+        head.method = _POST
+        i += 5
+    elif limit - i >= 7 and memcmp(buf + i, b"DELETE ", 7) == 0:
+        head.method = _DELETE
+        i += 7
     else:
         return 0
     if i >= limit or buf[i] != b'/':
@@ -385,8 +398,8 @@ cdef int _port(const char* buf, Py_ssize_t start, Py_ssize_t end) noexcept:
 cdef class FastPath:
     """Answers light beats and cached lists of one node from request bytes (see the module docstring)."""
 
-    def __init__(self, state, *, resolve_beat, check_names, after_beat, beat_body, list_tag, max_head_bytes,
-                 max_header_fields, memo_limit, gate=None):
+    def __init__(self, state, *, resolve_beat, check_names, after_beat, beat_body, register, deregister,
+                 list_tag, max_head_bytes, max_header_fields, memo_limit, gate=None):
         self.enabled = True
         self._state = state
         self._registry = state.registry
@@ -396,17 +409,19 @@ cdef class FastPath:
         self._checked_names = {}
         self._after_beat = after_beat
         self._beat_body = beat_body
+        self._register = register
+        self._deregister = deregister
         self._gate = gate
         self._list_tag = list_tag
         self._beat_targets = {}
         self._memo_limit = memo_limit
         self._max_head = max_head_bytes
         self._max_fields = max_header_fields
-        self._answered[0] = self._answered[1] = 0
+        self._answered[0] = self._answered[1] = self._answered[2] = self._answered[3] = 0
 
     def counts(self):
         """Requests answered here so far, by route name."""
-        return {ROUTE_NAMES[route]: self._answered[route] for route in range(2)}
+        return {ROUTE_NAMES[route]: self._answered[route] for route in range(4)}
 
     def serve(self, bytes data not None, int64_t now_ms, int64_t wall_ms, bytes date_line not None,
               Py_ssize_t max_requests):
@@ -438,12 +453,22 @@ cdef class FastPath:
                 if body is None:
                     break
                 self._answered[1] += 1
+            elif (head.method == _POST or head.method == _DELETE) and _path_is(buf, &head, _INSTANCE_PATH):
+                query = PyBytes_FromStringAndSize(buf + head.query_start, head.query_end - head.query_start)
+                if not self._write(query, head.method == _POST, now_ms):
+                    break
+                self._answered[2 if head.method == _POST else 3] += 1
+                body = None
             else:
                 break
             out.append(_STATUS_OK)
             out.append(date_line)
-            out.append(_JSON_LENGTH)
-            out.append(b"%d\r\n" % len(<bytes>body))
+            if body is None:
+                out.append(_OK_HEADERS)
+                body = _OK
+            else:
+                out.append(_JSON_LENGTH)
+                out.append(b"%d\r\n" % len(<bytes>body))
             if head.connection == _KEEP:
                 out.append(_KEEP_ALIVE)
             elif head.connection == _CLOSING:
@@ -550,6 +575,13 @@ cdef class FastPath:
         if body is None:
             body = self._beat_body(interval, light)
         return body
+
+    cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1:
+        """Register (or deregister) the ephemeral instance the query names, through the naming layer;
+        False when it is not one (nothing was written: the Python path answers)."""
+        if register:
+            return self._register(query, now_ms)
+        return self._deregister(query, now_ms)
 
     cdef object _list(self, bytes query, str agent, int64_t wall_ms):
         """A cached list answer's body, or None to leave the request to the Python path."""

@@ -125,13 +125,29 @@ LIST_TARGETS = (
 )
 
 
+WRITE_TARGETS = (
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.5&port=8080",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080&weight=2&metadata=%7B%22a%22%3A%221%22%7D",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&port=8080&ephemeral=false",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.3&port=8080&ephemeral=true&enabled=false",
+    "serviceName=DEFAULT_GROUP%40%40new&groupName=G&ip=10.0.0.6&port=1&clusterName=c1&healthy=false",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.7&port=8080&metadata=a%3Db&app=x",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.7&port=8080&weight=-1",
+    "serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.7&port=8080&metadata=%7B%22preserved.instance.id.generator%22%3A%22snowflake%22%7D",
+    "serviceName=svc&ip=10.0.0.8",
+)
+
+
 @st.composite
 def clean_request(draw: st.DrawFn) -> bytes:
     """A request of the shapes the compiled path answers (some of which it must still decline)."""
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(("beat", "beat", "list", "list", "POST", "DELETE")))
+    if kind == "beat":
         line = b"PUT /nacos/v1/ns/instance/beat?" + draw(st.sampled_from(BEAT_TARGETS)).encode()
-    else:
+    elif kind == "list":
         line = b"GET /nacos/v1/ns/instance/list?" + draw(st.sampled_from(LIST_TARGETS)).encode()
+    else:
+        line = kind.encode() + b" /nacos/v1/ns/instance?" + draw(st.sampled_from(WRITE_TARGETS)).encode()
     extra = draw(st.lists(QUERY_PAIRS, max_size=2))
     if extra:
         line += b"&" + "&".join(extra).encode()
@@ -305,7 +321,7 @@ def test_fast_path_answers_the_hot_requests_itself() -> None:
     assert (consumed, answered, closing) == (len(beat + listing), 2, False)
     assert out.endswith(first[first.index(b"\r\n\r\n") :])
     assert b'"code":10200' in out
-    assert fast.counts() == {"beat": 1, "list": 1}
+    assert fast.counts() == {"beat": 1, "list": 1, "register": 0, "deregister": 0}
     fast.enabled = False
     assert fast.serve(beat, 3, WALL_EPOCH_MS, date.line, 8) == (b"", 0, 0, False)
 
@@ -328,6 +344,8 @@ def test_plain_light_beats_are_read_without_the_naming_layer() -> None:
         check_names=lambda namespace, name, cluster: True,
         after_beat=lambda *args: None,
         beat_body=lambda interval, light: b"body",
+        register=lambda query, now_ms: False,
+        deregister=lambda query, now_ms: False,
         list_tag="instance/list",
         max_head_bytes=4096,
         max_header_fields=8,

@@ -76,6 +76,7 @@ _IMMUTABLE_TYPES: Final = (
     range,
     enum.Enum,
     re.Pattern,
+    json.JSONDecoder,  # holds only its configuration, like a compiled pattern
     struct.Struct,
     datetime.tzinfo,
     types.FunctionType,

@@ -1,6 +1,8 @@
 """The compiled request path (``nacosfast._core.fastpath``) bound to one node's naming state.
 
-The compiled path answers light beats and cached lists straight from request bytes; everything it
+The compiled path answers light beats and cached lists straight from request bytes, and hands
+registrations and deregistrations of ephemeral instances (parameters in the query) to the same
+functions ``register`` and ``deregister`` use, skipping the request objects and routing; everything it
 reads or changes belongs to this node's ``NamingState`` and its memos, and every effect beyond the
 heartbeat table goes through the same functions the Python handlers use (``instances.after_beat``,
 ``instances.beat_ok_body``). It fills no cache of its own but the per-query light-beat targets, which
@@ -21,8 +23,10 @@ from nacosfast.limits import MAX_LIST_QUERY_MEMO
 from nacosfast.naming.instances import (
     after_beat,
     beat_ok_body,
+    deregister_ephemeral,
     light_beat_names_valid,
     light_beat_target,
+    register_ephemeral,
 )
 from nacosfast.naming.render import LIST_VARIANT_TAG
 from nacosfast.naming.state import NamingState
@@ -50,12 +54,20 @@ def build_fast_path(
     def beat_body(interval: int, light: bool) -> bytes:
         return beat_ok_body(state, interval, light)
 
+    def register(query: bytes, now_ms: int) -> bool:
+        return register_ephemeral(state, query, now_ms)
+
+    def deregister(query: bytes, now_ms: int) -> bool:
+        return deregister_ephemeral(state, query, now_ms)
+
     return FastPath(
         state,
         resolve_beat=resolve_beat,
         check_names=check_names,
         after_beat=beat_effects,
         beat_body=beat_body,
+        register=register,
+        deregister=deregister,
         list_tag=LIST_VARIANT_TAG,
         max_head_bytes=limits.max_header_bytes,
         max_header_fields=limits.max_header_fields,

@@ -57,8 +57,10 @@ __all__ = [
     "beat_service",
     "client_beat_service",
     "datum_key",
+    "deregister_ephemeral",
     "light_beat_names_valid",
     "light_beat_target",
+    "register_ephemeral",
     "relay_beat",
 ]
 
@@ -214,13 +216,37 @@ def upsert(state: NamingState, namespace: str, name: str, instance: Instance, no
     return _put(state, namespace, name, instance, now_ms)
 
 
-def register(ctx: Context) -> Response:
-    """POST ``/instance``."""
-    params = ctx.params
+def _registration(params: Params, switches: Switches) -> tuple[str, str, Instance]:
+    """What ``POST /instance`` writes: namespace, grouped name and instance, all validated."""
     namespace = namespace_param(params)
     name = required_grouped_name(params)
-    instance = _instance_from_params(params, ctx.state.switches)
+    return namespace, name, _instance_from_params(params, switches)
+
+
+def register(ctx: Context) -> Response:
+    """POST ``/instance``."""
+    namespace, name, instance = _registration(ctx.params, ctx.state.switches)
     return upsert(ctx.state, namespace, name, instance, ctx.now_ms)
+
+
+def _query_params(query: bytes) -> Params:
+    values: dict[str, str] = {}
+    parse_form(query, values)
+    return Params(values)
+
+
+def register_ephemeral(state: NamingState, query: bytes, now_ms: int) -> bool:
+    """``register`` for a request whose parameters are all in ``query``, when it writes an ephemeral
+    instance (answered ``ok``, as ``register`` answers it); False — nothing read is written — for a
+    persistent instance or a request ``register`` refuses (the compiled request path)."""
+    try:
+        namespace, name, instance = _registration(_query_params(query), state.switches)
+    except NacosError:
+        return False
+    if not instance.ephemeral:
+        return False
+    upsert(state, namespace, name, instance, now_ms)
+    return True
 
 
 def _is_java_1x(client: ClientInfo) -> bool:
@@ -287,17 +313,40 @@ def patch(ctx: Context) -> Response:
     return _put(ctx.state, namespace, name, instance, ctx.now_ms)
 
 
+def _deregistration(params: Params, switches: Switches) -> tuple[str, str, str, bool]:
+    """What ``DELETE /instance`` removes: namespace, grouped name, datumKey and kind, validated."""
+    namespace, name, key = _addressed(params)
+    ephemeral = params.commons_bool("ephemeral", switches.defaultInstanceEphemeral)
+    params.number("weight", 1.0)  # parsed (and refused when malformed) but unused, as in Nacos
+    return namespace, name, key, ephemeral
+
+
+def deregister_ephemeral(state: NamingState, query: bytes, now_ms: int) -> bool:
+    """``deregister`` for a request whose parameters are all in ``query``, when it names an ephemeral
+    instance (answered ``ok``); False, with nothing written, otherwise (the compiled request path)."""
+    try:
+        namespace, name, key, ephemeral = _deregistration(_query_params(query), state.switches)
+    except NacosError:
+        return False
+    if not ephemeral:
+        return False
+    _remove(state, namespace, name, key, ephemeral, now_ms)
+    return True
+
+
 def deregister(ctx: Context) -> Response:
     """DELETE ``/instance``: remove by datumKey from the list ``ephemeral`` names; unknown is ``ok``."""
-    params = ctx.params
-    state = ctx.state
-    namespace, name, key = _addressed(params)
-    ephemeral = params.commons_bool("ephemeral", state.switches.defaultInstanceEphemeral)
-    params.number("weight", 1.0)  # parsed (and refused when malformed) but unused, as in Nacos
+    return _remove(ctx.state, *_deregistration(ctx.params, ctx.state.switches), ctx.now_ms)
+
+
+def _remove(
+    state: NamingState, namespace: str, name: str, key: str, ephemeral: bool, now_ms: int
+) -> Response:
+    """Remove one instance, tell push, untrack it (ephemeral) or journal its service (persistent)."""
     change = state.registry.remove_instance(namespace, name, key, ephemeral)
     if change is None:
         return Response()
-    effects.notify(state, change, ctx.now_ms)
+    effects.notify(state, change, now_ms)
     if ephemeral:
         state.beats.untrack(effects.beat_key(namespace, name, key))
         return Response()
