@@ -158,3 +158,14 @@ def test_config_cluster_secret_file(tmp_path: Path) -> None:
         read_cluster_secret(str(short))
     with pytest.raises(ConfigError, match="cannot read the cluster secret file"):
         read_cluster_secret(str(tmp_path / "missing"))
+
+
+def test_fast_path_is_on_by_default_and_cleared_by_flag_or_file(tmp_path: Path) -> None:
+    from nacosfast.__main__ import _parser
+
+    assert load_settings(None, {}).fast_path is True
+    assert vars(_parser().parse_args(["server", "--no-fast-path"]))["fast_path"] is False
+    assert vars(_parser().parse_args(["server"]))["fast_path"] is None  # the file may decide
+    config = tmp_path / "nacosfast.toml"
+    config.write_text("fast_path = false\n")
+    assert load_settings(str(config), {}).fast_path is False
