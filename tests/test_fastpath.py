@@ -8,7 +8,7 @@ every answer and the resulting registry, heartbeat table and push notifications.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -359,3 +359,15 @@ def test_plain_light_beats_are_read_without_the_naming_layer() -> None:
     assert fast.serve(odd, 30_001, WALL_EPOCH_MS, date.line, 8)[2] == 0
     assert resolved == [odd.split(b"?")[1].split(b" ")[0]]
     assert reference.serve(odd, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 1  # the naming layer reads it
+
+
+def test_fast_path_stands_aside_on_a_cluster_member_and_behind_a_closed_gate() -> None:
+    date = HttpDate()
+    date.refresh(WALL_EPOCH_MS)
+    beat = b"PUT /nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&port=8080"
+    beat += b" HTTP/1.1\r\n\r\n"
+    _, state = _node({})
+    assert build_fast_path(state).serve(beat, 30_000, WALL_EPOCH_MS, date.line, 8)[2] == 1
+    assert build_fast_path(state, gate=lambda: False).serve(beat, 30_001, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    cast(Any, state).members = object()  # any member table: this node routes beats to their owner
+    assert build_fast_path(state).serve(beat, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0

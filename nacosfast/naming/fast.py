@@ -8,9 +8,10 @@ heartbeat table goes through the same functions the Python handlers use (``insta
 ``instances.beat_ok_body``). It fills no cache of its own but the per-query light-beat targets, which
 depend on the query bytes only.
 
-Features that must see every request (auth, per-request metrics, forwarding to an owner in cluster
-mode, replication) switch it off for their node — ``fast_path.enabled = False`` — or pass a ``gate``,
-until they integrate with it.
+Features that must see every request (auth, per-request metrics, replication) switch it off for
+their node — ``fast_path.enabled = False`` — or pass a ``gate``, until they integrate with it. On a
+cluster member (``state.members`` set: beats and writes are routed to their owner) it always stands
+aside.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def build_fast_path(
     def deregister(query: bytes, now_ms: int) -> bool:
         return deregister_ephemeral(state, query, now_ms)
 
+    def open_now() -> bool:
+        # A cluster member routes beats and writes to their owner (``NamingApp.handle``): answering
+        # them here would skip that, so the compiled path stands aside on every cluster node.
+        return state.members is None and (gate is None or gate())
+
     return FastPath(
         state,
         resolve_beat=resolve_beat,
@@ -72,5 +78,5 @@ def build_fast_path(
         max_head_bytes=limits.max_header_bytes,
         max_header_fields=limits.max_header_fields,
         memo_limit=MAX_LIST_QUERY_MEMO,
-        gate=gate,
+        gate=open_now,
     )
