@@ -112,6 +112,9 @@ STORE_SNAPSHOT_WRITE_CHUNK_BYTES: Final = 1024 * 1024
 STORE_RETRY_INTERVAL_MS: Final = 500
 """After a failed flush or snapshot (ENOSPC, EIO), the next attempt waits this long: no busy loop on a
 full disk, and a freed disk is noticed within half a second."""
+STORE_REFUSED_RANGES_KEPT: Final = 1024
+"""Ranges of refused record numbers remembered (one per failure episode), so that a late
+``wait_durable`` for a refused record still raises; waits come within a request's lifetime."""
 STORE_SHUTDOWN_FLUSH_TIMEOUT_MS: Final = 5_000
 """On shutdown, the last flush of pending records may take this long before it is abandoned."""
 

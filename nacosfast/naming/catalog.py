@@ -14,7 +14,7 @@ from nacosfast._core.registry import Instance, Service
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.javaparse import LONG_MAX, commons_bool, java_float32, lenient_int
 from nacosfast.limits import MAX_PAGE_SIZE
-from nacosfast.naming import effects
+from nacosfast.naming import effects, journal
 from nacosfast.naming.checkers import cluster_full, cluster_names, parse_health_checker
 from nacosfast.naming.context import Context, Routes, any_method
 from nacosfast.naming.meta import ClusterConfig
@@ -285,8 +285,9 @@ def update_cluster(ctx: Context) -> Response:
         }
     )
     meta = replace(service_meta(service).with_cluster(cluster, config), persisted=True)
+    number = effects.persist(state, journal.service_key(namespace, name), meta)
     state.registry.set_meta(namespace, name, meta)
-    return ok(effects.persist_service(state, namespace, name))
+    return ok(number)
 
 
 ROUTES: Routes = {

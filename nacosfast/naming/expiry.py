@@ -29,6 +29,7 @@ import logging
 from collections.abc import Hashable
 
 from nacosfast.cluster.members import owner_among, service_key
+from nacosfast.errors import NacosError
 from nacosfast.limits import (
     EMPTY_SERVICE_CLEAN_PERIOD_MS,
     EMPTY_SERVICE_CLEAN_ROUNDS,
@@ -163,11 +164,15 @@ def clean_empty_services(state: NamingState, now_ms: int) -> list[tuple[str, str
             else:
                 entry = (before[0], before[1] + 1, before[2])
             if entry[1] >= EMPTY_SERVICE_CLEAN_ROUNDS and now_ms - entry[2] >= EMPTY_SERVICE_MIN_AGE_MS:
-                durable = is_durable(service)
+                if is_durable(service):
+                    try:  # journaled first: the journal may refuse, and then the service stays
+                        effects.persist_service_removal(state, namespace, name)
+                    except NacosError as error:
+                        log.warning("empty service %s %s not removed: %s", namespace, name, error.message)
+                        seen[key] = entry
+                        continue
                 effects.untrack_service(state, service)
                 registry.remove_service(namespace, name)
-                if durable:
-                    effects.persist_service(state, namespace, name)  # the tombstone
                 log.info("empty service removed: %s %s", namespace, name)
                 removed.append(key)
                 continue

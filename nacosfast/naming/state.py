@@ -10,6 +10,7 @@ from nacosfast._core.beats import BeatTable
 from nacosfast._core.registry import Registry
 from nacosfast.cluster.members import MemberTable
 from nacosfast.naming.client_info import ClientInfoMemo
+from nacosfast.naming.ledger import Ledger
 from nacosfast.naming.memo import NamingMemos
 from nacosfast.naming.namespaces import NamespaceTable
 from nacosfast.naming.switches import Switches
@@ -116,6 +117,8 @@ class NamingState:
     beats: BeatTable = field(default_factory=BeatTable)
     namespaces: NamespaceTable = field(default_factory=NamespaceTable)
     switches: Switches = field(default_factory=Switches)
+    ledger: Ledger = field(default_factory=Ledger)
+    """Durable writes applied in memory whose records are not yet on disk (``naming.journal``)."""
     started_wall_ms: int = 0
     clients: ClientInfoMemo = field(default_factory=ClientInfoMemo)
     """Parsed ``User-Agent`` strings of this node's clients."""

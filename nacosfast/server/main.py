@@ -143,9 +143,14 @@ async def serve(
     settings.validate()
     store = AppendLog.open(settings.data_dir)
     try:
-        # The snapshot source reads ``state``, built just below; nothing appends or snapshots before
-        # replay has finished and the flusher task has started.
-        durability = Durability(store, snapshot_source=lambda: journal.snapshot(state))
+        # The callbacks read ``state``, built just below; nothing appends or snapshots before replay
+        # has finished and the flusher task has started.
+        durability = Durability(
+            store,
+            snapshot_source=lambda: journal.snapshot(state),
+            on_durable=lambda through: journal.settle(state, through),
+            on_refused=lambda through: journal.undo(state, through, monotonic_ms()),
+        )
         push_config = PushConfig(
             coalesce_ms=settings.push_coalesce_ms,
             retry_ms=settings.push_retry_ms,

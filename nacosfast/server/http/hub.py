@@ -432,7 +432,8 @@ class Hub:
         """Wait for the log once per batch of parked answers, then send them all.
 
         Records become durable in sequence order (group commit), so waiting for the largest
-        sequence number of a batch covers the whole batch.
+        sequence number of a batch decides the whole batch; each other number is then only checked
+        (a write the disk refused fails its own answer, not the others).
         """
         responder = self.responder
         try:
@@ -442,15 +443,17 @@ class Hub:
                     await self._parked_event.wait()
                     continue
                 batch, self._parked = self._parked, []
-                top = max(parked.pending.response.durable_seq for parked in batch)
-                failure = await responder.wait_for_log(top)
+                failures = await responder.wait_for_logs(
+                    parked.pending.response.durable_seq for parked in batch
+                )
                 for parked in batch:
                     client = parked.client
                     client.busy = False
                     if client.open:
                         try:
                             pending = parked.pending
-                            self._answer(client, pending.requests, failure or pending.response, parked.out)
+                            answer = failures.get(pending.response.durable_seq, pending.response)
+                            self._answer(client, pending.requests, answer, parked.out)
                         except Exception:  # a bug must cost one connection, not the server
                             log.exception("connection from %s failed", client.conn.remote)
                             self._close(client)
