@@ -1,6 +1,6 @@
 """Persistent register throughput into one service that already holds many persistent instances.
 
-    .venv/bin/python -m bench.bench_persistent --instances 10000 --seconds 5 --writers 16
+    .venv/bin/python bench/bench_persistent.py --instances 10000 --seconds 5 --writers 16
     .venv/bin/python -m pytest bench/bench_persistent.py --benchmark-disable   # smoke run
 
 The naming application over a real ``AppendLog`` and ``Durability`` (as ``server.main`` wires them, no
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from bench_log import run_writers
 
-from bench.bench_log import run_writers
 from nacosfast._core.registry import Instance
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
