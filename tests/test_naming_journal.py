@@ -267,6 +267,28 @@ def test_journal_snapshot_holds_durable_values_only(
     assert durable_view(replayed(list(snapshot(naming_state)))) == durable_view(naming_state)
 
 
+def test_journal_snapshot_is_the_state_when_it_was_taken(app: NamingApp, naming_state: NamingState) -> None:
+    settle(naming_state, register(app, ephemeral="false", metadata="a=1").durable_seq)
+    settle(
+        naming_state,
+        call(
+            app, "PUT", "/v1/ns/operator/switches", {"entry": "distroThreshold", "value": "0.5"}
+        ).durable_seq,
+    )
+    taken = durable_view(naming_state)
+    records = snapshot(naming_state)  # read later, as a worker thread does
+    for number in (
+        register(app, ephemeral="false", metadata="a=2").durable_seq,
+        register(app, ip="10.0.0.2", ephemeral="false").durable_seq,
+        call(
+            app, "PUT", "/v1/ns/operator/switches", {"entry": "distroThreshold", "value": "0.9"}
+        ).durable_seq,
+        call(app, "DELETE", "/v1/ns/service", {"serviceName": SERVICE}).durable_seq,
+    ):
+        settle(naming_state, number)
+    assert durable_view(replayed(list(records))) == taken
+
+
 _OPERATIONS = st.lists(
     st.tuples(
         st.sampled_from(["register", "deregister", "remove", "create", "outcome"]),

@@ -290,7 +290,9 @@ async def test_run_twice_is_refused(log: AppendLog) -> None:
 
 async def test_snapshot_when_the_log_passes_its_record_count(log: AppendLog) -> None:
     state: list[bytes] = []
-    durability = Durability(log, snapshot_log_records=50, snapshot_source=lambda: list(state))
+    durability = Durability(
+        log, snapshot_log_records=50, snapshot_source=lambda: state[: durability.durable_seq]
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(durability.run)
         for batch in range(1, 6):
@@ -322,7 +324,9 @@ async def test_flushing_goes_on_while_a_snapshot_is_written(
         real_rename(source, target)
 
     monkeypatch.setattr(os, "rename", held_rename)
-    durability = Durability(log, snapshot_log_records=50, snapshot_source=lambda: list(state))
+    durability = Durability(
+        log, snapshot_log_records=50, snapshot_source=lambda: state[: durability.durable_seq]
+    )
 
     def add(count: int) -> int:
         seq = 0
@@ -371,7 +375,7 @@ async def test_failed_snapshot_is_retried_and_the_server_keeps_going(log: Append
         attempts += 1
         if attempts == 1:
             raise RuntimeError("state not ready")
-        return list(state)
+        return state[: durability.durable_seq]  # the durable state: a record may be pending now
 
     durability = Durability(log, snapshot_source=source, snapshot_log_records=5, retry_interval_ms=10)
     async with trio.open_nursery() as nursery:

@@ -331,29 +331,44 @@ def undo(state: NamingState, through: int, now_ms: int) -> int:
 
 def snapshot(state: NamingState) -> Iterator[bytes]:
     """One record per durable key, with durable values only (a key with a pending write contributes the
-    value it had before that write): the state as of the last write reported to ``settle``/``undo``."""
-    ledger = state.ledger
-    if SWITCHES_KEY not in ledger:
-        yield encode(SWITCHES_KEY, state.switches)
-    key: Hashable
+    value it had before that write): the state as of the last write reported to ``settle``/``undo``.
+
+    The state is captured when this is called (switches and namespaces encoded, services as their
+    immutable snapshots, pending keys' durable values); the rest is encoded as the result is consumed,
+    so a worker thread can write it while the application goes on.
+    """
+    pending = dict(state.ledger.durable())
+    head: list[bytes] = []
+    if SWITCHES_KEY not in pending:
+        head.append(encode(SWITCHES_KEY, state.switches))  # mutable in place: encoded now
     for namespace in state.namespaces.all():
         key = namespace_key(namespace.namespace_id)
-        if key not in ledger:
-            yield encode(key, namespace)
+        if key not in pending:
+            head.append(encode(key, namespace))
     registry = state.registry
-    for namespace_id in registry.namespaces():
-        for name in registry.services(namespace_id):
-            service = registry.get(namespace_id, name)
-            if service is None:
-                continue
-            key = service_key(namespace_id, name)
-            meta = durable_meta(service)
-            if meta is not None and key not in ledger:
-                yield encode(key, meta)
-            for instance in service.instances(ephemeral=False):
-                key = instance_key(namespace_id, name, instance)
-                if key not in ledger:
-                    yield encode(key, instance)
-    for pending, value in ledger.durable():
+    services = [
+        (namespace_id, service)
+        for namespace_id in registry.namespaces()
+        for name in registry.services(namespace_id)
+        if (service := registry.get(namespace_id, name)) is not None
+    ]
+    return _snapshot_records(head, services, pending)
+
+
+def _snapshot_records(
+    head: list[bytes], services: list[tuple[str, Service]], pending: dict[Hashable, Any]
+) -> Iterator[bytes]:
+    yield from head
+    for namespace_id, service in services:
+        name = service.name
+        meta = durable_meta(service)
+        key: Hashable = service_key(namespace_id, name)
+        if meta is not None and key not in pending:
+            yield encode(key, meta)
+        for instance in service.instances(ephemeral=False):
+            key = instance_key(namespace_id, name, instance)
+            if key not in pending:
+                yield encode(key, instance)
+    for key, value in pending.items():
         if value is not None:
-            yield encode(pending, value)
+            yield encode(key, value)

@@ -49,7 +49,8 @@ __all__ = ["Durability", "Worker"]
 _logger = logging.getLogger(__name__)
 
 SnapshotSource = Callable[[], Iterable[bytes]]
-"""Yields the durable state as records (as of ``durable_seq``); replaying them alone must rebuild it."""
+"""The durable state as records (as of ``durable_seq``); replaying them alone must rebuild it. Called on
+the Trio thread, it must capture the state then: the records are read later, in a worker thread."""
 Outcome = Callable[[int], object]
 """Told ``through``: every record numbered up to it is durable (``on_durable``) or refused."""
 Worker = Callable[..., Awaitable[Any]]
@@ -330,7 +331,7 @@ class Durability:
             # Rotate first: records flushed from now on go to a new segment.
             await self._off_thread(self._log.rotate)
             covers = self._durable_log_seq
-            payloads = list(self._snapshot_source())  # on the Trio thread: the durable state as of covers
+            payloads = self._snapshot_source()  # on the Trio thread: the durable state as of covers
             await self._off_thread(self._log.write_snapshot, payloads, covers)
             self.snapshots += 1
         except Exception:
