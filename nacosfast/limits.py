@@ -98,8 +98,9 @@ until earlier ones finish; 128 one-MiB bodies go through at once. Worst case wit
 
 # --- Storage (nacosfast.store.log, nacosfast.server.durability; docs/storage.md) ----------------------
 STORE_MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
-"""Largest record (one object's durable state, e.g. a service with its persistent instance list: about
-50,000 instances). Larger appends are refused with ValueError; a frame claiming more is corrupt."""
+"""Largest record: one key's value (a persistent instance, a service's attributes, a namespace), far
+above what the metadata limits let one reach; a service's size is not capped by it. Larger values are
+refused (400), larger appends with ValueError; a frame claiming more is corrupt."""
 STORE_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
 """Records buffered and not yet durable (a stuck or full disk); past this appends answer 503 instead of
 growing memory without bound."""
