@@ -15,7 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nacosfast._core.registry import Instance
+from nacosfast.errors import Unavailable
+from nacosfast.limits import EMPTY_SERVICE_CLEAN_ROUNDS, EMPTY_SERVICE_MIN_AGE_MS
 from nacosfast.naming.app import NamingApp
+from nacosfast.naming.expiry import clean_empty_services
 from nacosfast.naming.journal import (
     FORMAT_VERSION,
     SWITCHES_KEY,
@@ -348,3 +351,24 @@ def test_journal_memory_matches_the_durable_records_once_every_write_is_decided(
     assert len(state.ledger) == 0
     assert durable_view(state) == durable_view(replayed(durable))
     assert durable_view(replayed(list(snapshot(state)))) == durable_view(state)
+
+
+class RefusingJournal:
+    """A journal that has too much waiting for the disk."""
+
+    def append(self, payload: bytes) -> int:
+        raise Unavailable("storage failure: too many records are waiting for the disk")
+
+
+def test_empty_service_cleanup_keeps_a_service_whose_removal_the_journal_refuses(
+    app: NamingApp, naming_state: NamingState
+) -> None:
+    assert call(app, "POST", "/v1/ns/service", {"serviceName": "G@@empty"}).body == b"ok"
+    naming_state.journal = RefusingJournal()
+    for look in range(EMPTY_SERVICE_CLEAN_ROUNDS + 1):
+        assert clean_empty_services(naming_state, look * EMPTY_SERVICE_MIN_AGE_MS) == []
+    assert naming_state.registry.get("public", "G@@empty") is not None
+    naming_state.journal = MemoryJournal()
+    assert clean_empty_services(
+        naming_state, (EMPTY_SERVICE_CLEAN_ROUNDS + 1) * EMPTY_SERVICE_MIN_AGE_MS
+    ) == [("public", "G@@empty")]
