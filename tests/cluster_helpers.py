@@ -31,8 +31,10 @@ FAST_TIMINGS: Final = {
     "member_down_ms": 600,
     "membership_settle_ms": 1_000,
     "forward_timeout_ms": 1_000,
+    "distro_anti_entropy_ms": 500,
+    "distro_warmup_timeout_ms": 2_000,
 }
-"""Cluster timings scaled down ~20x so membership changes happen within a second."""
+"""Cluster timings scaled down ~10-20x so membership changes happen within a second."""
 WAIT_STEP_S: Final = 0.02
 WAIT_LIMIT_S: Final = 10.0
 
@@ -117,6 +119,11 @@ class InProcessNode:
         assert self.running.cluster is not None
         return self.running.cluster.members
 
+    @property
+    def ready(self) -> bool:
+        """Warmed up: it loaded its peers' data (or started alone) and serves clients."""
+        return self.running is not None and self.running.state.ready
+
     def member_state(self, address: str) -> str | None:
         member = self.members.get(address)
         return member.state if member is not None else None
@@ -180,6 +187,7 @@ async def running_cluster(
         await wait_for(
             lambda: all(node.members.healthy_addresses() == everyone for node in nodes), "all members UP"
         )
+        await wait_for(lambda: all(node.ready for node in nodes), "every node warmed up (distro ready)")
         try:
             yield nodes
         finally:
