@@ -4,9 +4,11 @@
     .venv/bin/python bench/distro_cluster.py -n 20000 -s 200 --changes 50
 
 1. Starts three ``nacosfast server`` cluster members (``--members``, a fresh secret, log level WARNING).
-2. Registers N instances over S services on the first node with ``bench/load.py register``
-   (``--connections`` keep-alive connections); writes for services the first node does not own are
-   forwarded to their owners, as a client talking to one node would cause.
+2. Turns health checks off on every node (switch entry ``check``: ``load.py register`` does not beat,
+   and a run longer than 15 s would otherwise see its first instances expire), then registers N
+   instances over S services on the first node with ``bench/load.py register`` (``--connections``
+   keep-alive connections); writes for services the first node does not own are forwarded to their
+   owners, as a client talking to one node would cause.
 3. From the moment ``load.py`` exits (its last ``ok``), polls ``operator/metrics`` of all three nodes
    until each counts N instances, then checks that ``instance/list`` of every service is identical on
    the three (same hosts, same health): the convergence time.
@@ -86,6 +88,16 @@ class Node:
                 self.connection = None
         return 0, b""
 
+    def put(self, path: str) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request("PUT", "/nacos/v1/ns" + path)
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            response.read()
+        finally:
+            connection.close()
+
     def metrics(self) -> dict[str, Any]:
         status, body = self.get("/operator/metrics")
         return json.loads(body) if status == 200 else {}
@@ -131,6 +143,7 @@ def main() -> None:
     parser.add_argument("-s", "--services", type=int, default=1_000)
     parser.add_argument("-c", "--connections", type=int, default=64)
     parser.add_argument("--changes", type=int, default=100)
+    parser.add_argument("--converge-limit", type=float, default=120.0, help="seconds to wait for convergence")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nacosfast-distro-"))
     secret = work / "secret"
@@ -141,6 +154,9 @@ def main() -> None:
     nodes = [Node(port, members, secret, work / f"node{port}") for port in ports]
     try:
         wait(lambda: all(node.metrics().get("distroReady") for node in nodes), 60, "three ready nodes")
+        for node in nodes:  # load.py does not beat: keep the owners from expiring what it registered
+            node.put("/operator/switches?entry=check&value=false")  # Nacos names it "check"
+            assert node.get("/operator/switches")[1].count(b'"healthCheckEnabled":false') == 1
         first = nodes[0]
         load = [
             sys.executable,
@@ -161,11 +177,17 @@ def main() -> None:
         subprocess.run(load, cwd=ROOT, check=True)
         last_ok = time.monotonic()
         print(f"registered {args.instances:,} instances on one node in {last_ok - started:.1f} s")
-        counted = wait(
-            lambda: all(node.metrics().get("instanceCount") == args.instances for node in nodes),
-            120,
-            "every node to count every instance",
-        )
+        try:
+            counted = wait(
+                lambda: all(node.metrics().get("instanceCount") == args.instances for node in nodes),
+                args.converge_limit,
+                "every node to count every instance",
+            )
+        except SystemExit:
+            for node in nodes:
+                figures = node.metrics()
+                print(node.address, figures.get("instanceCount"), json.dumps(figures.get("distro")))
+            raise
         print(f"every node counts {args.instances:,} instances {counted:.2f} s after the last ok")
         _, body = first.get(f"/service/list?pageNo=1&pageSize={args.services + 10}")
         names = list(json.loads(body)["doms"])
