@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +21,7 @@ import trio
 from nacosfast.cluster.members import MemberTable, service_key
 from nacosfast.config import Settings
 from nacosfast.server.main import RunningServer, serve
-from tests.server_process import free_port
+from tests.server_process import ServerProcess, free_port
 
 LOOPBACK: Final = "127.0.0.1"
 SECRET: Final = b"s" * 16 + b"0123456789abcdef0123456789abcdef"
@@ -192,3 +192,23 @@ async def running_cluster(
             yield nodes
         finally:
             nursery.cancel_scope.cancel()
+
+
+@contextlib.contextmanager
+def process_cluster(tmp_path: Path, count: int, options: Sequence[str]) -> Iterator[list[ServerProcess]]:
+    """``count`` real ``nacosfast server`` processes listing each other (plus ``options``), each
+    answering ``operator/metrics``; all stopped on exit."""
+    secret = write_secret(tmp_path)
+    ports = [free_port() for _ in range(count)]
+    members = ",".join(f"{LOOPBACK}:{port}" for port in ports)
+    args = ["--members", members, "--cluster-secret-file", str(secret), *options]
+    servers = [ServerProcess(tmp_path / f"node{port}", port=port, extra_args=args) for port in ports]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster_helpers import write_secret
-from tests.server_process import ServerProcess, free_port
+from tests.cluster_helpers import process_cluster
+from tests.server_process import ServerProcess
 
 WAIT_LIMIT_S = 20.0
 INSTANCE = "/nacos/v1/ns/instance"
@@ -60,21 +60,9 @@ def ready(server: ServerProcess) -> bool:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    secret = write_secret(tmp_path)
-    ports = [free_port() for _ in range(3)]
-    members = ",".join(f"127.0.0.1:{port}" for port in ports)
-    args = ["--members", members, "--cluster-secret-file", str(secret), *TIMINGS]
-    servers = [ServerProcess(tmp_path / f"node{port}", port=port, extra_args=args) for port in ports]
-    try:
-        for server in servers:
-            server.start()
-        for server in servers:
-            server.wait_ready()
+    with process_cluster(tmp_path, 3, TIMINGS) as servers:
         wait_until(lambda: all(ready(server) for server in servers), "every node warmed up")
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def test_distro_processes_register_on_one_visible_on_all_and_survive_kill9(
