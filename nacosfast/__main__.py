@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
         ("member-down-ms", "silence before a member is DOWN (default 9000)"),
         ("membership-settle-ms", "quiet time before membership counts as stable (default 10000)"),
         ("forward-timeout-ms", "wait for an owner before handling a write locally (default 2000)"),
+        ("distro-sync-delay-ms", "coalescing window of replication to each peer (default 100)"),
+        ("distro-anti-entropy-ms", "period of anti-entropy digest rounds (default 5000)"),
+        ("distro-fetch-pause-ms", "pause between fetches of 50 services in a repair (default 200)"),
+        ("distro-warmup-timeout-ms", "wait for a peer's snapshot before serving alone (default 10000)"),
     ):
         cluster.add_argument(f"--{name}", dest=name.replace("-", "_"), type=int, help=what)
     add_client_commands(commands)

@@ -11,6 +11,10 @@ from typing import Any
 from nacosfast.cluster.auth import check_secret
 from nacosfast.cluster.member_list import check_address, parse_member_list
 from nacosfast.limits import (
+    DISTRO_ANTI_ENTROPY_PERIOD_MS,
+    DISTRO_FETCH_PAUSE_MS,
+    DISTRO_SYNC_DELAY_MS,
+    DISTRO_WARMUP_TIMEOUT_MS,
     FORWARD_TIMEOUT_MS,
     MEMBER_DOWN_AFTER_MS,
     MEMBER_REPORT_INTERVAL_MS,
@@ -67,6 +71,14 @@ class Settings:
     member_down_ms: int = MEMBER_DOWN_AFTER_MS
     membership_settle_ms: int = MEMBERSHIP_SETTLE_MS
     forward_timeout_ms: int = FORWARD_TIMEOUT_MS
+    distro_sync_delay_ms: int = DISTRO_SYNC_DELAY_MS
+    """Changes to one peer are coalesced this long (Nacos: 1000)."""
+    distro_anti_entropy_ms: int = DISTRO_ANTI_ENTROPY_PERIOD_MS
+    """Period of the anti-entropy digest rounds (Nacos verify: 5000)."""
+    distro_fetch_pause_ms: int = DISTRO_FETCH_PAUSE_MS
+    """Pause between two fetches of 50 services during a repair."""
+    distro_warmup_timeout_ms: int = DISTRO_WARMUP_TIMEOUT_MS
+    """A starting node waits this long for a peer's snapshot before it serves alone."""
 
     @property
     def cluster_mode(self) -> bool:
@@ -111,6 +123,10 @@ class Settings:
             )
         if self.membership_settle_ms < 0 or self.forward_timeout_ms < 1:
             raise ConfigError("membership_settle_ms must not be negative and forward_timeout_ms positive")
+        if min(self.distro_sync_delay_ms, self.distro_fetch_pause_ms, self.distro_warmup_timeout_ms) < 0:
+            raise ConfigError("distro_sync_delay_ms, distro_fetch_pause_ms and distro_warmup_timeout_ms >= 0")
+        if self.distro_anti_entropy_ms < 1:
+            raise ConfigError("distro_anti_entropy_ms must be positive")
 
     def validate(self) -> Settings:
         """Check ranges; raise ``ConfigError`` naming the bad setting."""

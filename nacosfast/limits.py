@@ -316,3 +316,45 @@ is in flight and go together in the next one, so batching adds no delay."""
 MAX_FORWARD_QUEUE: Final = 20_000
 """Forwarded requests waiting for one owner; beyond it a write is handled locally (as when the owner
 is unreachable) and a relayed beat is dropped (the client's next beat, 5 s later, goes again)."""
+
+# --- Distro replication, anti-entropy and warm-up (nacosfast.cluster.distro, nacosfast.server.distro_runner)
+DISTRO_SYNC_DELAY_MS: Final = 100
+"""Local changes to one peer are coalesced this long into one batch (Nacos waits 1,000 ms); a service
+changed several times within the window is sent once, in its latest state."""
+DISTRO_SYNC_BATCH_KEYS: Final = 1_000
+"""A batch is sent early once this many services wait for one peer (Nacos ``batchSyncKeyCount``)."""
+DISTRO_SYNC_BATCH_BYTES: Final = 4 * 1024 * 1024
+"""Encoded datum bytes (before zstd) in one batch; the rest waits for the next one. About 60,000
+instances; zstd-1 makes it ~10x smaller, under the peer request limit. A single larger service still
+goes alone."""
+DISTRO_RETRY_MIN_MS: Final = 100
+"""First pause after a failed send to a peer; doubled per failure up to ``DISTRO_RETRY_MAX_MS``."""
+DISTRO_RETRY_MAX_MS: Final = 5_000
+"""Longest pause between sends to a failing peer (Nacos retries every 5 s)."""
+DISTRO_MAX_BACKLOG_KEYS: Final = 20_000
+"""Services queued for one peer. A peer that falls this far behind gets its queue dropped and is
+repaired by anti-entropy instead (its next digest round), so a slow peer cannot grow memory."""
+DISTRO_ANTI_ENTROPY_PERIOD_MS: Final = 5_000
+"""Each node sends every peer the digest summary of the services it owns this often (Nacos verify: 5 s)."""
+DISTRO_DIGEST_BUCKETS: Final = 256
+"""Buckets of the digest summary: 256 x 8 bytes = 2 KiB per peer per round whatever the number of
+services; only the buckets that differ are listed key by key."""
+DISTRO_FETCH_BATCH_KEYS: Final = 50
+"""Services fetched from their owner per request during a repair (the seeds' batches of 50)."""
+DISTRO_FETCH_PAUSE_MS: Final = 200
+"""Pause between two fetch requests of one repair (the seeds' 200 ms), sparing the owner."""
+DISTRO_WARMUP_TIMEOUT_MS: Final = 10_000
+"""A starting node waits at most this long for a peer's snapshot before it starts alone (and merges a
+peer's snapshot as soon as one answers)."""
+DISTRO_WARMUP_RETRY_MS: Final = 500
+"""Pause between two rounds of snapshot requests to the peers while warming up."""
+DISTRO_SNAPSHOT_PAGE_KEYS: Final = 5_000
+"""Services in one snapshot page (``distro/snapshot`` is paged by key)."""
+DISTRO_SNAPSHOT_PAGE_BYTES: Final = 4 * 1024 * 1024
+"""Encoded datum bytes (before zstd) in one snapshot page; a single larger service is a page alone."""
+DISTRO_TOMBSTONE_MS: Final = 60_000
+"""The owner keeps listing a removed service (as an empty set) this long, so that every peer empties
+its copy before the key disappears; a copy that still holds instances of a key its owner does not list
+is sent to the owner, not deleted."""
+DISTRO_CALL_TIMEOUT_MS: Final = 5_000
+"""Longest a replication, digest, fetch or snapshot call may take before it counts as failed."""

@@ -16,7 +16,7 @@ import pytest
 from nacos import NacosClient
 
 from nacosfast.cluster.members import MemberTable, service_key
-from tests.cluster_helpers import write_secret
+from tests.cluster_helpers import process_cluster
 from tests.server_process import REPO_ROOT, ServerProcess, free_port
 from tests.test_realclient_python import stop_client_threads
 
@@ -51,20 +51,8 @@ def states(server: ServerProcess) -> dict[str, str]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    secret = write_secret(tmp_path)
-    ports = [free_port() for _ in range(3)]
-    members = ",".join(f"127.0.0.1:{port}" for port in ports)
-    args = ["--members", members, "--cluster-secret-file", str(secret), *TIMINGS]
-    servers = [ServerProcess(tmp_path / f"node{port}", port=port, extra_args=args) for port in ports]
-    try:
-        for server in servers:
-            server.start()
-        for server in servers:
-            server.wait_ready()
+    with process_cluster(tmp_path, 3, TIMINGS) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def owned_name(addresses: list[str], owner: str) -> str:

@@ -20,6 +20,8 @@ CONTEXT_PATH: Final = "/nacos"
 NAMING_PREFIX: Final = "/v1/ns/"
 OPERATOR_ALIAS: Final = ("/v1/ns/ops/", "/v1/ns/operator/")
 SWITCHES_PATH: Final = "/v1/ns/operator/switches"
+STARTING: Final = "STARTING"
+"""The server status of a node that is still loading its peers' data."""
 MIN_LIMITED_STATUS: Final = 200
 MAX_LIMITED_STATUS: Final = 599
 """``limitedUrlMap`` codes that are answered; others (1xx, beyond 599) are not valid final statuses."""
@@ -67,6 +69,14 @@ def traffic_revise(state: NamingState, request: Request, path: str, route_path: 
     return Response(status=503, body=f"server is {status}now, please try again later!".encode())
 
 
+def warming_up() -> Response:
+    """The answer of a cluster node that is still loading its peers' data (``state.ready`` false) to
+    every naming request but the operator's (``operator/metrics`` shows the readiness): 503 with
+    Nacos's text for a server in state ``STARTING``, so clients try another server. Requests forwarded
+    by peers get it too: the node must not take writes before it holds what it owns."""
+    return Response(status=503, body=f"server is {STARTING}now, please try again later!".encode())
+
+
 def collect_routes() -> Routes:
     """Every endpoint module's routes, merged (imported here so modules stay independent)."""
     from nacosfast.naming import catalog, console, health, instances, operator, services
@@ -102,8 +112,10 @@ class NamingApp:
         route_path = path[len(CONTEXT_PATH) :] if path.startswith(CONTEXT_PATH + "/") else None
         if route_path is not None and route_path.startswith(OPERATOR_ALIAS[0]):
             route_path = OPERATOR_ALIAS[1] + route_path[len(OPERATOR_ALIAS[0]) :]
-        if route_path and route_path.startswith(NAMING_PREFIX) and not forwarded:
-            revised = traffic_revise(self.state, request, path, route_path)
+        if route_path and route_path.startswith(NAMING_PREFIX):
+            if not self.state.ready and not route_path.startswith(OPERATOR_ALIAS[1]):
+                return warming_up()
+            revised = None if forwarded else traffic_revise(self.state, request, path, route_path)
             if revised is not None:
                 return revised
         handler = self.routes.get((request.method, route_path)) if route_path else None

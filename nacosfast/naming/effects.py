@@ -1,4 +1,4 @@
-"""What follows a registry write: push notification, heartbeat tracking and durable records.
+"""What follows a registry write: push notification, replication, heartbeat tracking, durable records.
 
 Every endpoint that changes a service goes through these helpers, so that no write forgets to push,
 to track (or untrack) beats, or to journal what must survive a restart.
@@ -41,10 +41,13 @@ def untrack_service(state: NamingState, service: Service) -> None:
 
 
 def notify(state: NamingState, change: Change | None, now_ms: int) -> None:
-    """Tell push that a service's instance list changed (a no-op for ``None``)."""
+    """Tell push (and, in a cluster, replication) that a service changed (a no-op for ``None``)."""
     if change is not None:
         service = change.service
         state.push.service_changed(service.namespace, service.name, now_ms)
+        replication = state.replication
+        if replication is not None:
+            replication.local_change(service.namespace, service.name, now_ms)
 
 
 def persist(state: NamingState, key: Hashable, value: Any) -> int:

@@ -52,7 +52,12 @@ def _instance_of(key: Hashable) -> tuple[str, str, str] | None:
 
 
 def sweep(state: NamingState, now_ms: int) -> None:
-    """Expire beats (mark unhealthy, remove) and, when due, clean up empty services."""
+    """Expire beats (mark unhealthy, remove) and, when due, clean up empty services.
+
+    Nothing happens while the node warms up (``state.ready`` false): its registry is still filling.
+    """
+    if not state.ready:
+        return
     members = state.members
     if members is not None and members.healthy_addresses() != state.owned_under:
         take_over(state, now_ms)

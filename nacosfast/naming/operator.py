@@ -48,7 +48,9 @@ LOG_LEVELS: Final = {
 
 
 def metrics(ctx: Context) -> Response:
-    """``GET /operator/metrics``: status (clients probe ``UP``), counts, host load (``state.host``)."""
+    """``GET /operator/metrics``: status (clients probe ``UP``; ``STARTING`` while warming up), counts,
+    host load (``state.host``); in a cluster the membership and forwarding figures (``cluster``),
+    ``distroReady`` and the replication counters (``distro``)."""
     state = ctx.state
     registry = state.registry
     services = registry.service_count
@@ -68,7 +70,10 @@ def metrics(ctx: Context) -> Response:
         "load": host.load,
         "mem": host.mem,
         "pushSubscriberCount": state.push.subscriber_count,
+        "distroReady": state.ready,
     }
+    if state.replication is not None:
+        answer["distro"] = state.replication.status()
     if state.members is not None:
         members = state.members
         answer["cluster"] = {

@@ -67,6 +67,18 @@ class JournalSink(Protocol):
         ...
 
 
+class ReplicationSink(Protocol):
+    """Where local changes of ephemeral instances go in a cluster (``nacosfast.cluster.distro``)."""
+
+    def local_change(self, namespace: str, name: str, now_ms: int) -> None:
+        """A local write touched this service (called after every registry write that notifies push)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Readiness and counters, shown by ``/operator/metrics``."""
+        ...
+
+
 class Forwarding(Protocol):
     """How a cluster node hands writes and beats for services it does not own to their owner."""
 
@@ -138,3 +150,9 @@ class NamingState:
     owned_under: tuple[str, ...] | None = None
     """The healthy member list under which ``naming.expiry`` last took over services (``None``: not
     yet): when it changes, services newly owned have their instances' beat times re-armed."""
+    replication: ReplicationSink | None = None
+    """Distro replication of ephemeral instances; ``None`` on a standalone node."""
+    ready: bool = True
+    """False while a cluster node warms up (loads its peers' data): client requests other than the
+    operator's get 503 ``STARTING`` and nothing expires, so a restarted node never answers or expires
+    from an empty registry."""

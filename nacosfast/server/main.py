@@ -11,6 +11,7 @@ from typing import Protocol
 import trio
 
 from nacosfast.cluster.auth import PeerVerifier
+from nacosfast.cluster.distro import Distro, DistroConfig
 from nacosfast.cluster.members import MemberTable, MemberTimings
 from nacosfast.config import ConfigError, Settings, read_cluster_secret
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
@@ -21,6 +22,7 @@ from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
 from nacosfast.server.clock import monotonic_ms, wall_ms
+from nacosfast.server.distro_runner import DistroRunner
 from nacosfast.server.durability import Durability
 from nacosfast.server.forwarder import Forwarder, owner_handlers
 from nacosfast.server.host import run_host_sampler
@@ -45,6 +47,7 @@ class ClusterNode:
     router: PeerRouter
     forwarder: Forwarder
     membership: Membership
+    distro: DistroRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +101,28 @@ def build_cluster(settings: Settings, state: NamingState, app: NamingApp) -> Clu
     membership = Membership(members, client, router, source)
     state.members = members
     state.forwarding = forwarder
-    return ClusterNode(state, members, client, router, forwarder, membership)
+    distro_config = DistroConfig(
+        sync_delay_ms=settings.distro_sync_delay_ms,
+        anti_entropy_period_ms=settings.distro_anti_entropy_ms,
+        fetch_pause_ms=settings.distro_fetch_pause_ms,
+        warmup_timeout_ms=settings.distro_warmup_timeout_ms,
+    )
+    # From here on the node is not ready (state.ready) until it has loaded a peer's snapshot.
+    distro = Distro(state, members, wall_ms(), monotonic_ms(), distro_config)
+    runner = DistroRunner(distro, client.call)
+    runner.register(router)
+    return ClusterNode(state, members, client, router, forwarder, membership, runner)
 
 
 async def run_cluster(
     cluster: ClusterNode, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run the cluster tasks of a node until cancelled.
-
-    This is where the Distro runner starts: ``nursery.start_soon(run_distro, cluster.state,
-    cluster.members, cluster.client, cluster.router)`` beside membership and forwarding.
-    """
+    """Run the cluster tasks of a node until cancelled: forwarding, membership and Distro."""
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(cluster.forwarder.run)
             await nursery.start(cluster.membership.run)
+            await nursery.start(cluster.distro.run)
             task_status.started()
     finally:
         with trio.CancelScope(shield=True):
