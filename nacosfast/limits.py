@@ -312,3 +312,40 @@ is in flight and go together in the next one, so batching adds no delay."""
 MAX_FORWARD_QUEUE: Final = 20_000
 """Forwarded requests waiting for one owner; beyond it a write is handled locally (as when the owner
 is unreachable) and a relayed beat is dropped (the client's next beat, 5 s later, goes again)."""
+
+# --- Active health checks (nacosfast.naming.healthcheck, nacosfast.server.checker, wire.mysql; §8.4) --
+HEALTH_CHECK_FIRST_DELAY_MS: Final = 2_000
+"""A cluster's first check round comes this long plus ``rand(0, rand(0, tcpHealthParams.max))`` after
+its task appears (Nacos ``HealthCheckTask.initCheckRT``): the jitter spreads clusters apart."""
+HEALTH_CHECK_SCAN_MS: Final = 1_000
+"""How often the registry is scanned for clusters holding persistent instances (a new persistent
+instance waits at most this plus the first delay for its first check)."""
+HEALTH_CHECK_MAX_IN_FLIGHT: Final = 512
+"""Checks running at once. Each holds one socket; 512 checks timing out at 500 ms still start ~1,000
+checks a second, and the descriptors stay far below the HTTP connection limit."""
+HEALTH_CHECK_MAX_RATE: Final = 5_000
+"""Checks started per second (token bucket). 10,000 instances on Nacos's fastest TCP period (1 s) would
+ask for 10,000/s; at ~60 µs of CPU per check that would be most of a core. At this rate a round of
+10,000 instances takes 2 s, so three consecutive results still come within ~10 s."""
+HEALTH_CHECK_RATE_BURST: Final = 100
+"""Checks that may start at once after a quiet spell (the bucket's depth): one poll never starts more."""
+TCP_CHECK_TIMEOUT_MS: Final = 500
+"""A TCP check must connect within this (Nacos ``TcpSuperSenseProcessor.CONNECT_TIMEOUT_MS``)."""
+HTTP_CHECK_TIMEOUT_MS: Final = 1_000
+"""Connect, send and read the status line within this (Nacos: 500 ms to connect plus 500 ms to read)."""
+HTTP_CHECK_MAX_STATUS_LINE_BYTES: Final = 1_024
+"""Bytes read while looking for the status line of an HTTP check's answer; more is a failure."""
+HTTP_CHECK_MAX_TARGET_BYTES: Final = 4_096
+"""An HTTP check's request path and headers together (they come from the cluster's checker JSON)."""
+MYSQL_CHECK_TIMEOUT_MS: Final = 1_500
+"""Connect, log in and run the command within this (Nacos: 500 ms connect and socket timeouts, 1 s
+query timeout)."""
+MYSQL_CHECK_MAX_PACKET_BYTES: Final = 1024 * 1024
+"""Largest MySQL packet a check accepts (a handshake or one row of the answer); more is a failure."""
+MYSQL_CHECK_MAX_ROWS: Final = 10_000
+"""Rows of a check command's answer read before the check gives up on it (a failure)."""
+HEALTH_CHECK_TICK_MS: Final = 10
+"""The check task polls the planner at most this often: checks start in batches of about
+``HEALTH_CHECK_MAX_RATE`` x tick (50), each batch a few ms of work between HTTP answers."""
+HEALTH_CHECK_ERROR_BACKOFF_MS: Final = 1_000
+"""Pause of the check task after an unexpected error in the planner, so a bug cannot spin a core."""

@@ -83,6 +83,14 @@ class Forwarding(Protocol):
         ...
 
 
+class CheckRtView(Protocol):
+    """What ``/catalog/rt/service`` reads from the health checker (``naming.healthcheck``)."""
+
+    def check_rt(self, namespace: str, service: str, cluster: str) -> tuple[int, int, int] | None:
+        """(best, worst, normalized) response times of a checked cluster, or ``None``."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ServerIdentity:
     """How this node presents itself (health and member endpoints)."""
@@ -122,6 +130,8 @@ class NamingState:
     empty_services: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
     """Empty-service cleanup (``naming.expiry``): (namespace, name) → (revision, consecutive empty
     observations, monotonic ms of the first one)."""
+    health_checks: CheckRtView | None = None
+    """The active health checker, once the server has started one."""
     next_empty_check_ms: int | None = None
     """When ``naming.expiry`` next looks for empty services; ``None`` until its first sweep."""
     host: HostFigures = field(default_factory=HostFigures)

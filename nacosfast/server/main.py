@@ -16,10 +16,12 @@ from nacosfast.config import ConfigError, Settings, read_cluster_secret
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
+from nacosfast.naming.healthcheck import HealthChecker
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.server.checker import run_checks
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.durability import Durability
 from nacosfast.server.forwarder import Forwarder, owner_handlers
@@ -183,6 +185,10 @@ async def serve(
                 state.switches.pushEnabled = False
             nursery.start_soon(run_reaper, state)
             nursery.start_soon(run_host_sampler, state)
+            # Created after replay: the instances found on its first scan have stale health.
+            checker = HealthChecker(state)
+            state.health_checks = checker
+            nursery.start_soon(run_checks, checker)
             http_scope = trio.CancelScope()
 
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
