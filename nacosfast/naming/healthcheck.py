@@ -212,7 +212,7 @@ class HealthChecker:
         self._tokens = float(rate_burst)
         self._tokens_ms: int | None = None
         self._next_scan_ms: int | None = None
-        self._started = False
+        self._stale = self._present_instances()
         self._counters = dict.fromkeys(("started", "ok", "failed", "skipped_busy", "flips"), 0)
 
     # --- what the shell calls ---------------------------------------------------------------------
@@ -334,7 +334,7 @@ class HealthChecker:
                 seen[key] = (service.revision, clusters)
                 for cluster in clusters:
                     if (namespace, name, cluster) not in self._tasks:
-                        self._add_task(namespace, name, cluster, service, now_ms)
+                        self._add_task(namespace, name, cluster, now_ms)
                 if before is not None:
                     for cluster in before[1] - clusters:
                         self._drop_task((namespace, name, cluster))
@@ -343,14 +343,26 @@ class HealthChecker:
                 for cluster in clusters:
                     self._drop_task((key[0], key[1], cluster))
         self._seen = seen
-        self._started = True
+        self._stale.clear()  # whatever the first scan did not find is gone
 
-    def _add_task(self, namespace: str, name: str, cluster: str, service: Service, now_ms: int) -> None:
+    def _present_instances(self) -> dict[tuple[str, str, str], set[str]]:
+        """Persistent instance keys per cluster, as registered when this checker starts."""
+        present: dict[tuple[str, str, str], set[str]] = {}
+        registry = self._state.registry
+        for namespace in registry.namespaces():
+            for name in registry.services(namespace):
+                service = registry.get(namespace, name)
+                if service is not None and service.persistent_count:
+                    for instance in service.instances(ephemeral=False):
+                        present.setdefault((namespace, name, instance.cluster), set()).add(instance.key)
+        return present
+
+    def _add_task(self, namespace: str, name: str, cluster: str, now_ms: int) -> None:
         tcp_max = int(self._params(TCP)[0])
         first_delay = HEALTH_CHECK_FIRST_DELAY_MS + self._rng.randint(0, self._rng.randint(0, tcp_max))
         task = _ClusterTask(namespace, name, cluster, first_delay, now_ms)
-        if not self._started:  # registered before this checker started: the stored health is stale
-            task.unsettled = {i.key for i in service.instances(ephemeral=False) if i.cluster == cluster}
+        # Instances registered before this checker started (replayed at start-up) have stale health.
+        task.unsettled = self._stale.pop((namespace, name, cluster), set())
         self._tasks[(namespace, name, cluster)] = task
         self._schedule(task, task.due_ms)
 
