@@ -50,7 +50,8 @@ def ok(answer: tuple[int, bytes]) -> None:
 
 
 def register(server: ServerProcess, port: int, cluster: str) -> None:
-    params = {"serviceName": SERVICE, "ip": LOOPBACK, "port": port, "ephemeral": "false", "clusterName": cluster}
+    params = {"serviceName": SERVICE, "ip": LOOPBACK, "port": port, "clusterName": cluster}
+    params["ephemeral"] = "false"
     ok(server.request("POST", "/nacos/v1/ns/instance", params))
 
 
@@ -79,7 +80,8 @@ def seconds_until(server: ServerProcess, port: int, healthy: bool) -> float:
         if time.monotonic() - start > FLIP_DEADLINE_S:
             break
         time.sleep(POLL_S)
-    raise AssertionError(f"port {port} not {'healthy' if healthy else 'unhealthy'} within {FLIP_DEADLINE_S} s")
+    wanted = "healthy" if healthy else "unhealthy"
+    raise AssertionError(f"port {port} not {wanted} within {FLIP_DEADLINE_S} s")
 
 
 def flip_both_ways(

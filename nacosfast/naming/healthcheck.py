@@ -128,9 +128,11 @@ class CheckRt(NamedTuple):
 class _InstanceState:
     """Consecutive results of one instance (Nacos ``okCount``/``failCount``/``beingChecked``)."""
 
-    __slots__ = ("fail_count", "in_flight", "ok_count", "settled")
+    __slots__ = ("fail_count", "healthy", "in_flight", "ok_count", "settled")
 
     def __init__(self, settled: bool) -> None:
+        self.healthy = True
+        """The instance's health when its current check started (results count against it)."""
         self.ok_count = 0
         self.fail_count = 0
         self.in_flight = False
@@ -257,6 +259,11 @@ class HealthChecker:
             self._reevaluate(task, flight.kind, self._params(flight.kind)[0])
         if not task.alive or not self._enabled(task.namespace, task.name):
             return
+        before = instance_state.healthy
+        healthy = self._verdict(instance_state, before, outcome, task, key)
+        if healthy is None or healthy == before:
+            return
+        # A flip: only now look the instance up, and apply it only to what was checked.
         service = self._state.registry.get(task.namespace, task.name)
         instance = service.get(key, False) if service is not None else None
         if service is None or instance is None or instance.marked:
@@ -265,21 +272,21 @@ class HealthChecker:
             return
         if _meta(service).cluster(task.cluster).health_checker.get("type") != flight.kind:
             return  # the checker changed while this check ran
-        healthy = self._verdict(instance_state, instance.healthy, outcome, task, key)
-        if healthy is not None and healthy != instance.healthy:
-            change = self._state.registry.set_healthy(task.namespace, task.name, key, False, healthy)
-            if change is not None:
-                self._counters["flips"] += 1
-                effects.notify(self._state, change, now_ms)
-                log.info(
-                    "health check: %s %s %s is %s (%s %s)",
-                    task.namespace,
-                    task.name,
-                    key,
-                    "healthy" if healthy else "unhealthy",
-                    flight.kind,
-                    detail or outcome.value,
-                )
+        instance_state.healthy = healthy
+        change = self._state.registry.set_healthy(task.namespace, task.name, key, False, healthy)
+        if change is None:
+            return
+        self._counters["flips"] += 1
+        effects.notify(self._state, change, now_ms)
+        log.info(
+            "health check: %s %s %s is %s (%s %s)",
+            task.namespace,
+            task.name,
+            key,
+            "healthy" if healthy else "unhealthy",
+            flight.kind,
+            detail or outcome.value,
+        )
 
     def next_deadline_ms(self, now_ms: int) -> int | None:
         """When :meth:`poll` has work next; ``now_ms`` or earlier means at once."""
@@ -434,6 +441,7 @@ class HealthChecker:
             self._tokens -= 1
             check_id = next(self._ids)
             instance_state.in_flight = True
+            instance_state.healthy = instance.healthy
             self._in_flight[check_id] = _InFlight(task, instance.key, instance_state, kind, now_ms)
             self._counters["started"] += 1
             port = _port(kind, instance, config)
