@@ -93,6 +93,7 @@ def flip_both_ways(
     assert health(server)[steady_port] is True
     mend()
     up = seconds_until(server, port, True)
+    print(f"port {port}: unhealthy {down:.1f} s after breaking, healthy {up:.1f} s after mending")
     return down, up
 
 
