@@ -56,8 +56,27 @@ _MYSQL_RESULTS: Final = {
 """As Nacos: an SQL error fails at once, a replica (read-only) after ``checkTimes`` results."""
 
 
-class _Refused(Exception):
-    """The target refused the connection (nothing listens on the port)."""
+class _Verdict(Exception):
+    """Ends a probe early with this verdict (``_probe`` turns it into the probe's answer)."""
+
+    def __init__(self, outcome: Outcome, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+        self.detail = detail
+
+
+def _probe(run: Callable[[Check], Awaitable[tuple[Outcome, str]]]) -> Probe:
+    """A probe that answers a ``_Verdict`` raised inside it as its result."""
+
+    async def probe(check: Check) -> tuple[Outcome, str]:
+        try:
+            return await run(check)
+        except _Verdict as verdict:
+            return verdict.outcome, verdict.detail
+
+    probe.__name__ = run.__name__
+    probe.__doc__ = run.__doc__
+    return probe
 
 
 async def _address(ip: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
@@ -75,10 +94,16 @@ async def _address(ip: str, port: int) -> tuple[socket.AddressFamily, tuple[Any,
     return socket.AF_INET, (ip, port)
 
 
-async def _connect(ip: str, port: int) -> socket.socket:
-    """A connected non-blocking socket to ``ip:port``; ``_Refused`` or ``OSError`` if it fails."""
-    family, address = await _address(ip, port)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+async def _connect(check: Check, label: str) -> socket.socket:
+    """A connected non-blocking socket to the check's address.
+
+    Raises ``_Verdict``: refused is ``FAIL_NOW`` (Nacos's ``unable2connect``), any other error ``FAIL``.
+    """
+    try:
+        family, address = await _address(check.ip, check.port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as failure:
+        raise _Verdict(Outcome.FAIL, f"{label}:error: {failure}") from None
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
@@ -86,13 +111,18 @@ async def _connect(ip: str, port: int) -> socket.socket:
         if error == errno.EINPROGRESS:
             await trio.lowlevel.wait_writable(sock)
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if error == errno.ECONNREFUSED:
-            raise _Refused(f"{ip}:{port} refused the connection")
-        if error:
-            raise OSError(error, os.strerror(error))
+    except OSError as failure:
+        sock.close()
+        raise _Verdict(Outcome.FAIL, f"{label}:error: {failure}") from None
     except BaseException:
         sock.close()
         raise
+    if error:
+        sock.close()
+        if error == errno.ECONNREFUSED:
+            detail = f"{label}:unable2connect: {check.ip}:{check.port} refused the connection"
+            raise _Verdict(Outcome.FAIL_NOW, detail)
+        raise _Verdict(Outcome.FAIL, f"{label}:error: {os.strerror(error)}")
     return sock
 
 
@@ -116,18 +146,15 @@ async def _receive(sock: socket.socket) -> bytes:
             await trio.lowlevel.wait_readable(sock)
 
 
+@_probe
 async def probe_tcp(check: Check) -> tuple[Outcome, str]:
     """Connect and close: connected is OK, refused fails at once, anything else is a failure."""
-    try:
-        sock = await _connect(check.ip, check.port)
-    except _Refused as refused:
-        return Outcome.FAIL_NOW, f"tcp:unable2connect: {refused}"
-    except OSError as error:
-        return Outcome.FAIL, f"tcp:error: {error}"
+    sock = await _connect(check, "tcp")
     sock.close()
     return Outcome.OK, "tcp:ok"
 
 
+@_probe
 async def probe_http(check: Check) -> tuple[Outcome, str]:
     """``GET`` the checker's path and judge the status line (see ``http_outcome``)."""
     settings = check.settings
@@ -137,12 +164,7 @@ async def probe_http(check: Check) -> tuple[Outcome, str]:
         )
     except ValueError as error:
         return Outcome.FAIL, f"http:error: {error}"
-    try:
-        sock = await _connect(check.ip, check.port)
-    except _Refused as refused:
-        return Outcome.FAIL_NOW, f"http:unable2connect: {refused}"
-    except OSError as error:
-        return Outcome.FAIL, f"http:error: {error}"
+    sock = await _connect(check, "http")
     try:
         await _send_all(sock, request)
         head = b""
@@ -164,17 +186,16 @@ async def probe_http(check: Check) -> tuple[Outcome, str]:
     return http_outcome(status, expected if isinstance(expected, int) else 200), f"http:{status}"
 
 
+@_probe
 async def probe_mysql(check: Check) -> tuple[Outcome, str]:
-    """Log in with the checker's user and password, run its command (default: Nacos's read-only test)."""
+    """Log in with the checker's user and password, run its command (default: Nacos's read-only test).
+
+    Refused is an SQL error for Nacos's JDBC driver, so it fails at once as in Nacos.
+    """
     settings = check.settings
     command = str(settings.get("cmd") or READ_ONLY_QUERY)
     conversation = MysqlCheck(str(settings.get("user") or ""), str(settings.get("pwd") or ""), command)
-    try:
-        sock = await _connect(check.ip, check.port)
-    except _Refused as refused:
-        return Outcome.FAIL_NOW, f"mysql:unable2connect: {refused}"  # JDBC: an SQLException
-    except OSError as error:
-        return Outcome.FAIL, f"mysql:error: {error}"
+    sock = await _connect(check, "mysql")
     try:
         while conversation.result is None:
             data = await _receive(sock)
