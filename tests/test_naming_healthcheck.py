@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from nacosfast.javaparse import LONG_MAX
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.healthcheck import (
-    JAVA_LONG_MAX,
     Check,
     HealthChecker,
     Outcome,
@@ -278,7 +278,7 @@ def test_round_time_adapts_to_response_times(app: NamingApp, checker: HealthChec
     now, checks = first_round(checker)
     first = checker.check_rt(NAMESPACE, SERVICE, "DEFAULT")
     assert first is not None
-    assert (first.best, first.worst) == (JAVA_LONG_MAX, 0)
+    assert (first.best, first.worst) == (LONG_MAX, 0)
     times = []
     for _ in range(30):
         report(checker, checks, Outcome.OK, now + 3)  # a 3 ms answer

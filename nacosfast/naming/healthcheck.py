@@ -47,6 +47,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NamedTuple
 
 from nacosfast._core.registry import Instance, Service
+from nacosfast.javaparse import LONG_MAX
 from nacosfast.limits import (
     HEALTH_CHECK_FIRST_DELAY_MS,
     HEALTH_CHECK_MAX_IN_FLIGHT,
@@ -66,8 +67,6 @@ __all__ = ["Check", "CheckRt", "HealthChecker", "Outcome", "ShouldCheck", "http_
 
 log = logging.getLogger("nacosfast.healthcheck")
 
-JAVA_LONG_MAX: Final = 2**63 - 1
-"""``checkRTBest`` before a cluster's first check (Nacos starts it at ``Long.MAX_VALUE``)."""
 _TIMEOUTS: Final = {TCP: TCP_CHECK_TIMEOUT_MS, HTTP: HTTP_CHECK_TIMEOUT_MS, MYSQL: MYSQL_CHECK_TIMEOUT_MS}
 _PARAMS_SWITCH: Final = {TCP: "tcpHealthParams", HTTP: "httpHealthParams", MYSQL: "mysqlHealthParams"}
 _HTTP_BUSY: Final = frozenset({302, 503})
@@ -162,7 +161,7 @@ class _ClusterTask:
         self.name = name
         self.cluster = cluster
         self.rt_normalized = first_delay_ms
-        self.rt_best = JAVA_LONG_MAX
+        self.rt_best = LONG_MAX  # Nacos: Long.MAX_VALUE before the first check
         self.rt_worst = 0
         self.rt_last = -1
         self.due_ms = now_ms + first_delay_ms
