@@ -318,8 +318,9 @@ HEALTH_CHECK_FIRST_DELAY_MS: Final = 2_000
 """A cluster's first check round comes this long plus ``rand(0, rand(0, tcpHealthParams.max))`` after
 its task appears (Nacos ``HealthCheckTask.initCheckRT``): the jitter spreads clusters apart."""
 HEALTH_CHECK_SCAN_MS: Final = 1_000
-"""How often the registry is scanned for clusters holding persistent instances (a new persistent
-instance waits at most this plus the first delay for its first check)."""
+"""How often the services changed since the last look are looked at for clusters holding persistent
+instances (a new persistent instance waits at most this plus the first delay for its first check). A
+whole-registry scan costs ~1 µs a service (100 ms for 100,000), so only changed services are looked at."""
 HEALTH_CHECK_MAX_IN_FLIGHT: Final = 512
 """Checks running at once. Each holds one socket; 512 checks timing out at 500 ms still start ~1,000
 checks a second, and the descriptors stay far below the HTTP connection limit."""

@@ -255,22 +255,22 @@ def test_an_instance_still_being_checked_is_skipped(app: NamingApp, checker: Hea
 def test_in_flight_and_rate_bounds(app: NamingApp, naming_state: NamingState) -> None:
     for n in range(50):
         persistent(app, f"10.0.1.{n}")
-    checker = HealthChecker(
-        naming_state, max_in_flight=8, max_rate=1_000, rate_burst=20, rng=random.Random(5)
-    )
+    rng = random.Random(5)
+    checker = HealthChecker(naming_state, max_in_flight=8, max_rate=1_000, rate_burst=20, rng=rng)
     now, checks = first_round(checker)
-    assert len(checks) == 8
+    assert len(checks) == 8  # the in-flight bound
     assert checker.poll(now) == []
     assert checker.waiting_for_slot
-    report(checker, checks[:3], Outcome.OK, now)
-    assert len(checker.poll(now)) == 3
-    # Slots free but tokens short: 20 - 11 = 9 tokens left, then 1 per ms.
-    report(checker, checks[3:], Outcome.OK, now)
-    started = len(checker.poll(now))
-    assert started <= 8
-    deadline = checker.next_deadline_ms(now)
-    assert deadline is not None
-    assert deadline >= now
+    assert checker.next_deadline_ms(now) is None  # nothing to do until a result frees a slot
+    report(checker, checks, Outcome.OK, now)
+    more = checker.poll(now)
+    assert len(more) == 8
+    report(checker, more, Outcome.OK, now)
+    last = checker.poll(now)
+    assert len(last) == 4  # the rate bound: a bucket of 20 tokens, 16 spent
+    assert checker.in_flight == 4
+    assert checker.next_deadline_ms(now) == now + 1  # one token a millisecond
+    assert len(checker.poll(now + 5)) == 4  # five tokens, but four free slots
 
 
 def test_round_time_adapts_to_response_times(app: NamingApp, checker: HealthChecker) -> None:
@@ -296,7 +296,7 @@ def test_rt_service_shows_the_checked_clusters(
     app: NamingApp, naming_state: NamingState, checker: HealthChecker
 ) -> None:
     persistent(app, "10.0.0.1")
-    naming_state.health_checks = checker
+    assert naming_state.health_checks is checker
     now, checks = first_round(checker)
     report(checker, checks, Outcome.OK, now + 4)
     answer = json_body(call(app, "GET", "/v1/ns/catalog/rt/service", {"serviceName": SERVICE}))
@@ -332,3 +332,16 @@ def test_tasks_follow_clusters_coming_and_going(app: NamingApp, checker: HealthC
 def test_bounds_must_be_positive(naming_state: NamingState) -> None:
     with pytest.raises(ValueError, match="positive"):
         HealthChecker(naming_state, max_in_flight=0)
+
+
+def test_ephemeral_only_services_cost_nothing(app: NamingApp, naming_state: NamingState) -> None:
+    checker = HealthChecker(naming_state, rng=random.Random(8))
+    for n in range(100):
+        register(app, f"10.0.3.{n}", service=f"DEFAULT_GROUP@@eph{n}")
+    assert checker.next_deadline_ms(0) is None  # nothing to look at, no timer
+    assert checker.poll(0) == []
+    assert checker.counters()["clusters"] == 0
+    persistent(app, "10.0.0.1")
+    assert checker.next_deadline_ms(0) == 0
+    checker.poll(0)
+    assert checker.counters()["clusters"] == 1

@@ -40,10 +40,13 @@ def untrack_service(state: NamingState, service: Service) -> None:
 
 
 def notify(state: NamingState, change: Change | None, now_ms: int) -> None:
-    """Tell push that a service's instance list changed (a no-op for ``None``)."""
+    """Tell push, and the health checker, that a service's instances changed (a no-op for ``None``)."""
     if change is not None:
         service = change.service
         state.push.service_changed(service.namespace, service.name, now_ms)
+        if state.health_checks is not None:
+            current = None if change.service_removed else service
+            state.health_checks.service_changed(service.namespace, service.name, current)
 
 
 def persist_service(state: NamingState, namespace: str, name: str) -> int:

@@ -8,8 +8,10 @@ to poll again. It never touches a socket or a clock.
 
 As in Nacos 1.4.8 (``HealthCheckTask``, ``HealthCheckCommon``):
 
-* One task per cluster holding persistent instances, found by a registry scan every
-  ``HEALTH_CHECK_SCAN_MS``. First round ``2000 + rand(0, rand(0, tcpHealthParams.max))`` ms after the
+* One task per cluster holding persistent instances. The registry is scanned once when the checker
+  starts; after that, ``effects.notify`` reports every write (:meth:`HealthChecker.service_changed`)
+  and the changed services are looked at every ``HEALTH_CHECK_SCAN_MS``, so 100,000 ephemeral-only
+  services cost nothing per round. First round ``2000 + rand(0, rand(0, tcpHealthParams.max))`` ms after the
   task appears, then one round every ``checkRtNormalized`` ms. That period follows the response times:
   ``factor * old + (1 - factor) * rt`` clamped to the checker type's [min, max] switch (TCP 1–5 s, HTTP
   0.5–5 s, MySQL 2–3 s); a timeout or busy answer counts as twice the current period, an error as the
@@ -41,6 +43,7 @@ import enum
 import heapq
 import itertools
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -181,7 +184,11 @@ class _InFlight(NamedTuple):
 
 
 class HealthChecker:
-    """Plans active checks of one node's persistent instances and applies their results."""
+    """Plans active checks of one node's persistent instances and applies their results.
+
+    Creating it attaches it to ``state.health_checks``; the instances registered at that moment are
+    the ones whose stored health is not trusted (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -204,7 +211,10 @@ class HealthChecker:
         self._scan_ms = scan_ms
         self._rng = rng or random.Random()
         self._tasks: dict[tuple[str, str, str], _ClusterTask] = {}
-        self._seen: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
+        self._seen: dict[tuple[str, str], frozenset[str]] = {}
+        """Services with tasks → the clusters that have one."""
+        self._dirty: set[tuple[str, str]] = set()
+        """Services whose clusters may have changed since the last refresh."""
         self._heap: list[tuple[int, int, _ClusterTask]] = []
         self._order = itertools.count()
         self._rounds: deque[_ClusterTask] = deque()
@@ -214,14 +224,16 @@ class HealthChecker:
         self._tokens_ms: int | None = None
         self._next_scan_ms: int | None = None
         self._stale = self._present_instances()
+        self._dirty.update((namespace, name) for namespace, name, _ in self._stale)
+        state.health_checks = self  # writes now report here (effects.notify); rt figures are read here
         self._counters = dict.fromkeys(("started", "ok", "failed", "skipped_busy", "flips"), 0)
 
     # --- what the shell calls ---------------------------------------------------------------------
 
     def poll(self, now_ms: int) -> list[Check]:
         """Checks to start now (at most the free in-flight slots and the rate tokens)."""
-        if self._next_scan_ms is None or now_ms >= self._next_scan_ms:
-            self._scan(now_ms)
+        if self._dirty and (self._next_scan_ms is None or now_ms >= self._next_scan_ms):
+            self._refresh(now_ms)
             self._next_scan_ms = now_ms + self._scan_ms
         self._refill(now_ms)
         heap = self._heap
@@ -289,13 +301,15 @@ class HealthChecker:
 
     def next_deadline_ms(self, now_ms: int) -> int | None:
         """When :meth:`poll` has work next; ``now_ms`` or earlier means at once."""
-        deadline = self._next_scan_ms
+        deadline = None
+        if self._dirty:
+            deadline = now_ms if self._next_scan_ms is None else max(now_ms, self._next_scan_ms)
         if self._heap:
             deadline = self._heap[0][0] if deadline is None else min(deadline, self._heap[0][0])
         if self._rounds and len(self._in_flight) < self._max_in_flight:
             self._refill(now_ms)
             missing = 1.0 - self._tokens
-            wait = 0 if missing <= 0 else int(missing * 1000 / self._max_rate) + 1
+            wait = 0 if missing <= 0 else math.ceil(missing * 1000 / self._max_rate)
             deadline = now_ms + wait if deadline is None else min(deadline, now_ms + wait)
         return deadline
 
@@ -322,34 +336,30 @@ class HealthChecker:
 
     # --- discovery ---------------------------------------------------------------------------------
 
-    def _scan(self, now_ms: int) -> None:
-        """Find the clusters holding persistent instances; start and stop their tasks."""
+    def service_changed(self, namespace: str, name: str, service: Service | None) -> None:
+        """A write changed this service (``effects.notify``): look at its clusters at the next refresh.
+
+        O(1), and nothing is kept for services that neither hold persistent instances nor have tasks.
+        """
+        key = (namespace, name)
+        if (service is not None and service.persistent_count) or key in self._seen:
+            self._dirty.add(key)
+
+    def _refresh(self, now_ms: int) -> None:
+        """Start and stop the tasks of the services that changed (at most once per ``scan_ms``)."""
+        dirty, self._dirty = self._dirty, set()
         registry = self._state.registry
-        seen: dict[tuple[str, str], tuple[int, frozenset[str]]] = {}
-        for namespace in registry.namespaces():
-            for name in registry.services(namespace):
-                service = registry.get(namespace, name)
-                if service is None or not service.persistent_count:
-                    continue
-                key = (namespace, name)
-                before = self._seen.get(key)
-                if before is not None and before[0] == service.revision:
-                    seen[key] = before
-                    continue
+        for namespace, name in dirty:
+            service = registry.get(namespace, name)
+            clusters: frozenset[str] = frozenset()
+            if service is not None and service.persistent_count:
                 clusters = frozenset(i.cluster for i in service.instances(ephemeral=False))
-                seen[key] = (service.revision, clusters)
-                for cluster in clusters:
-                    if (namespace, name, cluster) not in self._tasks:
-                        self._add_task(namespace, name, cluster, now_ms)
-                if before is not None:
-                    for cluster in before[1] - clusters:
-                        self._drop_task((namespace, name, cluster))
-        for key, (_, clusters) in self._seen.items():
-            if key not in seen:
-                for cluster in clusters:
-                    self._drop_task((key[0], key[1], cluster))
-        self._seen = seen
-        self._stale.clear()  # whatever the first scan did not find is gone
+            before = self._seen.get((namespace, name), frozenset())
+            for cluster in before - clusters:
+                self._drop_task((namespace, name, cluster))
+            for cluster in clusters - before:
+                self._add_task(namespace, name, cluster, now_ms)
+        self._stale.clear()  # what the first refresh did not find is gone
 
     def _present_instances(self) -> dict[tuple[str, str, str], set[str]]:
         """Persistent instance keys per cluster, as registered when this checker starts."""
@@ -370,6 +380,7 @@ class HealthChecker:
         # Instances registered before this checker started (replayed at start-up) have stale health.
         task.unsettled = self._stale.pop((namespace, name, cluster), set())
         self._tasks[(namespace, name, cluster)] = task
+        self._seen[(namespace, name)] = self._seen.get((namespace, name), frozenset()) | {cluster}
         self._schedule(task, task.due_ms)
 
     def _drop_task(self, key: tuple[str, str, str]) -> None:
@@ -377,6 +388,12 @@ class HealthChecker:
         if task is not None:
             task.alive = False
             task.pending.clear()
+        service = (key[0], key[1])
+        clusters = self._seen.get(service, frozenset()) - {key[2]}
+        if clusters:
+            self._seen[service] = clusters
+        else:
+            self._seen.pop(service, None)
 
     # --- rounds -----------------------------------------------------------------------------------
 
@@ -410,6 +427,9 @@ class HealthChecker:
                 self._reevaluate(task, kind, task.rt_normalized * 2)
                 continue
             task.pending.append((instance, instance_state))
+        if not states:  # the cluster holds no persistent instance any more
+            self._drop_task((task.namespace, task.name, task.cluster))
+            return
         task.instances = states
         if task.unsettled:
             task.unsettled.intersection_update(states)

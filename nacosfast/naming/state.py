@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nacosfast._core.beats import BeatTable
-from nacosfast._core.registry import Registry
+from nacosfast._core.registry import Registry, Service
 from nacosfast.cluster.members import MemberTable
 from nacosfast.naming.client_info import ClientInfoMemo
 from nacosfast.naming.memo import NamingMemos
@@ -83,11 +83,15 @@ class Forwarding(Protocol):
         ...
 
 
-class CheckRtView(Protocol):
-    """What ``/catalog/rt/service`` reads from the health checker (``naming.healthcheck``)."""
+class HealthCheckSink(Protocol):
+    """What the application needs from the active health checker (``naming.healthcheck``)."""
 
     def check_rt(self, namespace: str, service: str, cluster: str) -> tuple[int, int, int] | None:
         """(best, worst, normalized) response times of a checked cluster, or ``None``."""
+        ...
+
+    def service_changed(self, namespace: str, name: str, service: Service | None) -> None:
+        """A write changed this service (its snapshot after the write, ``None`` once removed)."""
         ...
 
 
@@ -130,7 +134,7 @@ class NamingState:
     empty_services: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
     """Empty-service cleanup (``naming.expiry``): (namespace, name) → (revision, consecutive empty
     observations, monotonic ms of the first one)."""
-    health_checks: CheckRtView | None = None
+    health_checks: HealthCheckSink | None = None
     """The active health checker, once the server has started one."""
     next_empty_check_ms: int | None = None
     """When ``naming.expiry`` next looks for empty services; ``None`` until its first sweep."""

@@ -224,8 +224,9 @@ async def _run_one(checker: HealthChecker, check: Check, probe: Probe, wake: Cal
     except Exception as error:  # a probe bug is a failed check, never a dead checker
         log.exception("health check %s %s:%d failed unexpectedly", check.kind, check.ip, check.port)
         outcome, detail = Outcome.FAIL, f"error: {error!r}"
+    held_back = checker.waiting_for_slot  # this result frees the slot a round waits for
     checker.on_result(check.check_id, outcome, monotonic_ms(), detail)
-    if checker.waiting_for_slot:
+    if held_back:
         wake()
 
 

@@ -185,10 +185,8 @@ async def serve(
                 state.switches.pushEnabled = False
             nursery.start_soon(run_reaper, state)
             nursery.start_soon(run_host_sampler, state)
-            # Created after replay: the instances found on its first scan have stale health.
-            checker = HealthChecker(state)
-            state.health_checks = checker
-            nursery.start_soon(run_checks, checker)
+            # Created after replay: the replayed instances' stored health is re-checked, not trusted.
+            nursery.start_soon(run_checks, HealthChecker(state))
             http_scope = trio.CancelScope()
 
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
