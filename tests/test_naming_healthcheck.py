@@ -345,3 +345,15 @@ def test_ephemeral_only_services_cost_nothing(app: NamingApp, naming_state: Nami
     assert checker.next_deadline_ms(0) == 0
     checker.poll(0)
     assert checker.counters()["clusters"] == 1
+
+
+def test_a_write_with_persistent_instances_wakes_the_shell(app: NamingApp, naming_state: NamingState) -> None:
+    checker = HealthChecker(naming_state, rng=random.Random(8))
+    checker.poll(0)
+    wakes: list[int] = []
+    checker.set_wakeup(lambda: wakes.append(1))
+    register(app, "10.0.3.1", service="DEFAULT_GROUP@@eph")
+    assert wakes == []
+    persistent(app, "10.0.0.1")
+    persistent(app, "10.0.0.2")
+    assert wakes == [1]  # once per batch of changes, not per write

@@ -61,15 +61,15 @@ async def wait_for(state: NamingState, ip: str, healthy: bool) -> float:
 async def test_flips_both_ways_within_the_deadline_on_virtual_time(
     autojump_clock: trio.testing.MockClock, app: NamingApp, naming_state: NamingState
 ) -> None:
-    register(app, "10.0.0.1", ephemeral="false")
     up = {"10.0.0.1": True}
     probe = probe_from(lambda check: Outcome.OK if up[check.ip] else Outcome.FAIL_NOW)
     checker = HealthChecker(naming_state, rng=random.Random(11))
     async with trio.open_nursery() as nursery:
-        await nursery.start(
-            lambda task_status: run_checks(checker, probes={"TCP": probe}, task_status=task_status)
-        )
+        await nursery.start(start_checks(checker, probe))
+        await trio.sleep(5)  # the task idles with nothing to check
+        register(app, "10.0.0.1", ephemeral="false")  # the write wakes it
         await trio.sleep(10)
+        assert checker.counters()["ok"] >= 1
         assert healthy_flags(naming_state)["10.0.0.1"]
         up["10.0.0.1"] = False
         down_after = await wait_for(naming_state, "10.0.0.1", False)
@@ -90,9 +90,7 @@ async def test_a_probe_that_hangs_is_a_timeout(
     register(app, "10.0.0.2", ephemeral="false")
     probe = probe_from(lambda check: Outcome.OK, delay_s=3600)
     async with trio.open_nursery() as nursery:
-        await nursery.start(
-            lambda task_status: run_checks(checker, probes={"TCP": probe}, task_status=task_status)
-        )
+        await nursery.start(start_checks(checker, probe))
         await wait_for(naming_state, "10.0.0.1", False)  # three timeouts (BUSY) in a row
         nursery.cancel_scope.cancel()
     counters = checker.counters()
@@ -123,9 +121,7 @@ async def test_in_flight_checks_never_exceed_the_bound(
 
     checker = HealthChecker(naming_state, max_in_flight=5, rng=random.Random(4))
     async with trio.open_nursery() as nursery:
-        await nursery.start(
-            lambda task_status: run_checks(checker, probes={"TCP": probe}, task_status=task_status)
-        )
+        await nursery.start(start_checks(checker, probe))
         await trio.sleep(30)
         nursery.cancel_scope.cancel()
     assert most == 5
@@ -150,9 +146,7 @@ async def test_a_failing_planner_does_not_kill_the_task(
     checker.poll = flaky_poll  # type: ignore[method-assign]
     probe = probe_from(lambda check: Outcome.OK)
     async with trio.open_nursery() as nursery:
-        await nursery.start(
-            lambda task_status: run_checks(checker, probes={"TCP": probe}, task_status=task_status)
-        )
+        await nursery.start(start_checks(checker, probe))
         await trio.sleep(20)
         nursery.cancel_scope.cancel()
     assert checker.counters()["ok"] > 0

@@ -215,6 +215,7 @@ class HealthChecker:
         """Services with tasks → the clusters that have one."""
         self._dirty: set[tuple[str, str]] = set()
         """Services whose clusters may have changed since the last refresh."""
+        self._wakeup: Callable[[], None] | None = None
         self._heap: list[tuple[int, int, _ClusterTask]] = []
         self._order = itertools.count()
         self._rounds: deque[_ClusterTask] = deque()
@@ -343,7 +344,14 @@ class HealthChecker:
         """
         key = (namespace, name)
         if (service is not None and service.persistent_count) or key in self._seen:
+            first = not self._dirty
             self._dirty.add(key)
+            if first and self._wakeup is not None:
+                self._wakeup()
+
+    def set_wakeup(self, wakeup: Callable[[], None] | None) -> None:
+        """Called when a write gives :meth:`poll` work that ``next_deadline_ms`` did not announce."""
+        self._wakeup = wakeup
 
     def _refresh(self, now_ms: int) -> None:
         """Start and stop the tasks of the services that changed (at most once per ``scan_ms``)."""

@@ -243,6 +243,7 @@ async def run_checks(
     def wake() -> None:
         wake_event.set()
 
+    checker.set_wakeup(wake)
     async with trio.open_nursery() as nursery:
         task_status.started()
         last_poll = -math.inf
