@@ -47,6 +47,7 @@ import math
 import random
 from collections import deque
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from nacosfast._core.registry import Instance, Service
@@ -70,8 +71,12 @@ __all__ = ["Check", "CheckRt", "HealthChecker", "Outcome", "ShouldCheck", "http_
 
 log = logging.getLogger("nacosfast.healthcheck")
 
-_TIMEOUTS: Final = {TCP: TCP_CHECK_TIMEOUT_MS, HTTP: HTTP_CHECK_TIMEOUT_MS, MYSQL: MYSQL_CHECK_TIMEOUT_MS}
-_PARAMS_SWITCH: Final = {TCP: "tcpHealthParams", HTTP: "httpHealthParams", MYSQL: "mysqlHealthParams"}
+_TIMEOUTS: Final = MappingProxyType(
+    {TCP: TCP_CHECK_TIMEOUT_MS, HTTP: HTTP_CHECK_TIMEOUT_MS, MYSQL: MYSQL_CHECK_TIMEOUT_MS}
+)
+_PARAMS_SWITCH: Final = MappingProxyType(
+    {TCP: "tcpHealthParams", HTTP: "httpHealthParams", MYSQL: "mysqlHealthParams"}
+)
 _HTTP_BUSY: Final = frozenset({302, 503})
 
 ShouldCheck = Callable[[str, str], bool]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
+from types import MappingProxyType
 from typing import Final
 
 from nacosfast.limits import MYSQL_CHECK_MAX_PACKET_BYTES, MYSQL_CHECK_MAX_ROWS
@@ -109,7 +110,7 @@ def scramble_caching_sha2(password: bytes, scramble: bytes) -> bytes:
     return _xor(stage1, hashlib.sha256(stage2 + scramble[:20]).digest())
 
 
-_SCRAMBLERS: Final = {_NATIVE: scramble_native, _CACHING_SHA2: scramble_caching_sha2}
+_SCRAMBLERS: Final = MappingProxyType({_NATIVE: scramble_native, _CACHING_SHA2: scramble_caching_sha2})
 
 
 class _Malformed(Exception):
