@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from nacosfast.cluster.members import MemberTable, service_key
 from nacosfast.javaparse import LONG_MAX
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.healthcheck import (
@@ -357,3 +358,16 @@ def test_a_write_with_persistent_instances_wakes_the_shell(app: NamingApp, namin
     persistent(app, "10.0.0.1")
     persistent(app, "10.0.0.2")
     assert wakes == [1]  # once per batch of changes, not per write
+
+
+def test_in_a_cluster_only_the_owner_checks(app: NamingApp, naming_state: NamingState) -> None:
+    services = [f"DEFAULT_GROUP@@own{n}" for n in range(12)]
+    for n, service in enumerate(services):
+        persistent(app, f"10.0.4.{n}", service=service)
+    me, other = "10.9.0.1:8848", "10.9.0.2:8848"
+    naming_state.members = MemberTable(me, [other], 0)
+    mine = {s for s in services if naming_state.members.is_owner(service_key(NAMESPACE, s))}
+    assert 0 < len(mine) < len(services)  # the hash splits them between the two nodes
+    checker = HealthChecker(naming_state, rng=random.Random(12))
+    checked = {c.ip for now in range(0, 10_000, 50) for c in checker.poll(now)}
+    assert checked == {f"10.0.4.{services.index(s)}" for s in mine}

@@ -51,6 +51,7 @@ from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
 from nacosfast._core.registry import Instance, Service
+from nacosfast.cluster.members import service_key
 from nacosfast.javaparse import LONG_MAX
 from nacosfast.limits import (
     HEALTH_CHECK_FIRST_DELAY_MS,
@@ -81,10 +82,6 @@ _HTTP_BUSY: Final = frozenset({302, 503})
 
 ShouldCheck = Callable[[str, str], bool]
 """``should_check(namespace, grouped_service) -> bool``: whether this node checks that service."""
-
-
-def _always(namespace: str, service: str) -> bool:
-    return True
 
 
 class Outcome(enum.Enum):
@@ -199,7 +196,7 @@ class HealthChecker:
         self,
         state: NamingState,
         *,
-        should_check: ShouldCheck = _always,
+        should_check: ShouldCheck | None = None,
         max_in_flight: int = HEALTH_CHECK_MAX_IN_FLIGHT,
         max_rate: int = HEALTH_CHECK_MAX_RATE,
         rate_burst: int = HEALTH_CHECK_RATE_BURST,
@@ -209,7 +206,8 @@ class HealthChecker:
         if max_in_flight <= 0 or max_rate <= 0 or rate_burst <= 0 or scan_ms <= 0:
             raise ValueError("health check bounds must be positive")
         self._state = state
-        self.should_check = should_check
+        self.should_check = should_check or self._owns
+        """Default: this node owns the service (always, standalone; ``state.members`` in a cluster)."""
         self._max_in_flight = max_in_flight
         self._max_rate = max_rate
         self._burst = rate_burst
@@ -521,6 +519,10 @@ class HealthChecker:
         """(max, min, factor) of the checker type's period switch."""
         params = getattr(self._state.switches, _PARAMS_SWITCH.get(kind, "tcpHealthParams"))
         return float(params["max"]), float(params["min"]), float(params["factor"])
+
+    def _owns(self, namespace: str, name: str) -> bool:
+        members = self._state.members
+        return members is None or members.is_owner(service_key(namespace, name))
 
     def _enabled(self, namespace: str, name: str) -> bool:
         switches = self._state.switches
