@@ -1,8 +1,9 @@
 """Active health checks of persistent instances, sans-I/O: which checks to run and what they mean.
 
-Persistent instances do not beat; the server checks them (spec §8.4). ``HealthChecker`` is the planner
-(shaped like ``PushHub``): :meth:`HealthChecker.poll` says which ``Check`` effects to run now, the Trio
-shell (``nacosfast.server.checker``) runs them (TCP connect, HTTP GET, MySQL query) and reports each
+Persistent instances do not beat; the server checks them (docs/compatibility.md §8.4, and
+docs/healthcheck.md). ``HealthChecker`` is the planner (shaped like ``PushHub``):
+:meth:`HealthChecker.poll` says which ``Check`` effects to run now, the Trio shell
+(``nacosfast.server.checker``) runs them (TCP connect, HTTP GET, MySQL query) and reports each
 ``Outcome`` through :meth:`HealthChecker.on_result`; :meth:`HealthChecker.next_deadline_ms` says when
 to poll again. It never touches a socket or a clock.
 
