@@ -43,7 +43,11 @@ $(NODE_CLIENT): tests/node/package.json tests/node/package-lock.json
 	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: lint $(NODE_CLIENT)
+# MariaDB for the MySQL health-check tests (they start their own server on a loopback port).
+install-system-deps:
+	command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd || (apt-get update && apt-get install -y mariadb-server)
+
+test: lint $(NODE_CLIENT) install-system-deps
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest bench --benchmark-disable -q
 

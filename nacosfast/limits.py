@@ -358,3 +358,42 @@ its copy before the key disappears; a copy that still holds instances of a key i
 is sent to the owner, not deleted."""
 DISTRO_CALL_TIMEOUT_MS: Final = 5_000
 """Longest a replication, digest, fetch or snapshot call may take before it counts as failed."""
+# --- Active health checks (nacosfast.naming.healthcheck, nacosfast.server.checker, wire.mysql; §8.4) --
+HEALTH_CHECK_FIRST_DELAY_MS: Final = 2_000
+"""A cluster's first check round comes this long plus ``rand(0, rand(0, tcpHealthParams.max))`` after
+its task appears (Nacos ``HealthCheckTask.initCheckRT``): the jitter spreads clusters apart."""
+HEALTH_CHECK_SCAN_MS: Final = 1_000
+"""How often the services changed since the last look are looked at for clusters holding persistent
+instances (a new persistent instance waits at most this plus the first delay for its first check). A
+whole-registry scan costs ~1 µs a service (100 ms for 100,000), so only changed services are looked at."""
+HEALTH_CHECK_MAX_IN_FLIGHT: Final = 512
+"""Checks running at once. Each holds one socket; 512 checks timing out at 500 ms still start ~1,000
+checks a second, and the descriptors stay far below the HTTP connection limit."""
+HEALTH_CHECK_MAX_RATE: Final = 2_500
+"""Checks started per second (token bucket). A TCP check to a loopback target costs ~100 µs of this
+process's CPU (the kernel does both ends of the handshake in the connecting process), so 10,000
+instances on Nacos's fastest TCP period (1 s) would take a whole core; at 2,500/s it is about a quarter
+of one. 10,000 instances are then each checked every ~4 s, and three consecutive results (a flip)
+come within ~16 s."""
+HEALTH_CHECK_RATE_BURST: Final = 100
+"""Checks that may start at once after a quiet spell (the bucket's depth): one poll never starts more."""
+TCP_CHECK_TIMEOUT_MS: Final = 500
+"""A TCP check must connect within this (Nacos ``TcpSuperSenseProcessor.CONNECT_TIMEOUT_MS``)."""
+HTTP_CHECK_TIMEOUT_MS: Final = 1_000
+"""Connect, send and read the status line within this (Nacos: 500 ms to connect plus 500 ms to read)."""
+HTTP_CHECK_MAX_STATUS_LINE_BYTES: Final = 1_024
+"""Bytes read while looking for the status line of an HTTP check's answer; more is a failure."""
+HTTP_CHECK_MAX_TARGET_BYTES: Final = 4_096
+"""An HTTP check's request path and headers together (they come from the cluster's checker JSON)."""
+MYSQL_CHECK_TIMEOUT_MS: Final = 1_500
+"""Connect, log in and run the command within this (Nacos: 500 ms connect and socket timeouts, 1 s
+query timeout)."""
+MYSQL_CHECK_MAX_PACKET_BYTES: Final = 1024 * 1024
+"""Largest MySQL packet a check accepts (a handshake or one row of the answer); more is a failure."""
+MYSQL_CHECK_MAX_ROWS: Final = 10_000
+"""Rows of a check command's answer read before the check gives up on it (a failure)."""
+HEALTH_CHECK_TICK_MS: Final = 10
+"""The check task polls the planner at most this often: checks start in batches of about
+``HEALTH_CHECK_MAX_RATE`` x tick (25), each batch a few ms of work between HTTP answers."""
+HEALTH_CHECK_ERROR_BACKOFF_MS: Final = 1_000
+"""Pause of the check task after an unexpected error in the planner, so a bug cannot spin a core."""

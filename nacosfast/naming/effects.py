@@ -41,10 +41,14 @@ def untrack_service(state: NamingState, service: Service) -> None:
 
 
 def notify(state: NamingState, change: Change | None, now_ms: int) -> None:
-    """Tell push (and, in a cluster, replication) that a service changed (a no-op for ``None``)."""
+    """Tell push, the health checker and (in a cluster) replication that a service changed (a no-op
+    for ``None``)."""
     if change is not None:
         service = change.service
         state.push.service_changed(service.namespace, service.name, now_ms)
+        if state.health_checks is not None:
+            current = None if change.service_removed else service
+            state.health_checks.service_changed(service.namespace, service.name, current)
         replication = state.replication
         if replication is not None:
             replication.local_change(service.namespace, service.name, now_ms)

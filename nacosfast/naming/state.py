@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nacosfast._core.beats import BeatTable
-from nacosfast._core.registry import Registry
+from nacosfast._core.registry import Registry, Service
 from nacosfast.cluster.members import MemberTable
 from nacosfast.naming.client_info import ClientInfoMemo
 from nacosfast.naming.ledger import Ledger
@@ -96,6 +96,18 @@ class Forwarding(Protocol):
         ...
 
 
+class HealthCheckSink(Protocol):
+    """What the application needs from the active health checker (``naming.healthcheck``)."""
+
+    def check_rt(self, namespace: str, service: str, cluster: str) -> tuple[int, int, int] | None:
+        """(best, worst, normalized) response times of a checked cluster, or ``None``."""
+        ...
+
+    def service_changed(self, namespace: str, name: str, service: Service | None) -> None:
+        """A write changed this service (its snapshot after the write, ``None`` once removed)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ServerIdentity:
     """How this node presents itself (health and member endpoints)."""
@@ -137,6 +149,8 @@ class NamingState:
     empty_services: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
     """Empty-service cleanup (``naming.expiry``): (namespace, name) → (revision, consecutive empty
     observations, monotonic ms of the first one)."""
+    health_checks: HealthCheckSink | None = None
+    """The active health checker, once the server has started one."""
     next_empty_check_ms: int | None = None
     """When ``naming.expiry`` next looks for empty services; ``None`` until its first sweep."""
     host: HostFigures = field(default_factory=HostFigures)

@@ -17,10 +17,12 @@ from nacosfast.config import ConfigError, Settings, read_cluster_secret
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
+from nacosfast.naming.healthcheck import HealthChecker
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.server.checker import run_checks
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.distro_runner import DistroRunner
 from nacosfast.server.durability import Durability
@@ -198,6 +200,8 @@ async def serve(
                 state.switches.pushEnabled = False
             nursery.start_soon(run_reaper, state)
             nursery.start_soon(run_host_sampler, state)
+            # Created after replay: the replayed instances' stored health is re-checked, not trusted.
+            nursery.start_soon(run_checks, HealthChecker(state))
             http_scope = trio.CancelScope()
 
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
