@@ -8,7 +8,7 @@ record of each object; a tombstone removes it. A snapshot is simply one record p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from nacosfast._core.registry import Instance, Service
@@ -102,8 +102,15 @@ def snapshot(state: NamingState) -> Iterator[bytes]:
                 yield service_record(namespace_id, name, service)
 
 
-def replay(state: NamingState, payloads: Iterable[bytes]) -> int:
+def replay(
+    state: NamingState,
+    payloads: Iterable[bytes],
+    extra: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
+) -> int:
     """Apply records in order (later ones win); return how many were applied.
+
+    ``extra`` maps record types kept by other modules (``auth.*``: ``nacosfast.auth.store``) to the
+    function that applies one.
 
     Raises ``ValueError`` on a record this version cannot read: the log is checksummed, so that means
     a newer format, and starting with a partial state would lose data on the next snapshot.
@@ -123,6 +130,8 @@ def replay(state: NamingState, payloads: Iterable[bytes]) -> int:
                 state.namespaces.put(Namespace.from_json(record["value"]))
         elif kind == "switches":
             state.switches = Switches.from_json(record["value"])
+        elif extra is not None and kind in extra:
+            extra[kind](record)
         else:
             raise ValueError(f"journal record of unknown type {kind!r}")
         applied += 1

@@ -3,6 +3,7 @@ cluster mode membership, the peer transport and forwarding to owners (``ClusterN
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Protocol
 
 import trio
 
+from nacosfast.auth.gate import AuthGate
 from nacosfast.cluster.auth import PeerVerifier
 from nacosfast.cluster.members import MemberTable, MemberTimings
 from nacosfast.config import ConfigError, Settings, read_cluster_secret
@@ -20,6 +22,7 @@ from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.server.auth import bootstrap_admin, load_auth_config, read_admin_password, run_password_worker
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.durability import Durability
 from nacosfast.server.forwarder import Forwarder, owner_handlers
@@ -141,11 +144,15 @@ async def serve(
 ) -> None:
     """Run one node until cancelled; ``task_status`` gets the bound addresses."""
     settings.validate()
+    gate = AuthGate(load_auth_config(settings))
+    admin_password = read_admin_password(settings) if settings.auth_enabled else None
     store = AppendLog.open(settings.data_dir)
     try:
         # The snapshot source reads ``state``, built just below; nothing appends or snapshots before
         # replay has finished and the flusher task has started.
-        durability = Durability(store, snapshot_source=lambda: journal.snapshot(state))
+        durability = Durability(
+            store, snapshot_source=lambda: itertools.chain(journal.snapshot(state), gate.store.snapshot())
+        )
         push_config = PushConfig(
             coalesce_ms=settings.push_coalesce_ms,
             retry_ms=settings.push_retry_ms,
@@ -161,7 +168,7 @@ async def serve(
         )
         hub = state.push
         assert isinstance(hub, PushHub)
-        replayed = journal.replay(state, store.replay())
+        replayed = journal.replay(state, store.replay(), gate.store.replayers())
         log.info(
             "loaded %d durable records from %s: %d services, %d instances",
             replayed,
@@ -169,12 +176,18 @@ async def serve(
             state.registry.service_count,
             state.registry.instance_count,
         )
-        app = NamingApp(state)
+        app = NamingApp(state, auth=gate)
         cluster = build_cluster(settings, state, app) if settings.cluster_mode else None
         handle = node_handler(app, cluster.router if cluster is not None else None)
 
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.run)
+            admin_seq = await bootstrap_admin(gate, durability, admin_password)
+            if admin_seq:
+                await durability.wait_durable(admin_seq)
+            if gate.enabled:
+                nursery.start_soon(run_password_worker, gate, handle)
+                log.info("auth enabled: %d users", len(gate.store.users))
             push_address = None
             if settings.push_enabled:
                 push_server = PushServer(hub, settings.push_host or settings.host, settings.push_port)
