@@ -18,6 +18,7 @@ from nacos import NacosClient
 from nacos.exception import NacosException
 
 from tests.server_process import REPO_ROOT, ServerProcess, running_server
+from tests.test_realclient_node import NodeClient
 
 ADMIN_PASSWORD: Final = "first-start-pass"
 CLI_TIMEOUT_S: Final = 30.0
@@ -163,3 +164,32 @@ def test_real_python_client_with_credentials(server: ServerProcess, tmp_path: Pa
     anonymous: Any = NacosClient(server_addresses=server.address, logDir=str(tmp_path))
     with pytest.raises(NacosException):
         anonymous.add_naming_instance("rc-auth", "127.0.0.1", 9002)
+
+
+@pytest.mark.realclient
+def test_real_node_client_with_credentials(server: ServerProcess) -> None:
+    """Node's ``nacos-naming`` sends ``username`` and ``password`` on every request (no token)."""
+    service = "node-auth"
+    base = {"server": server.address, "namespace": "public", "serviceName": service, "clientIp": "127.0.0.1"}
+    node = NodeClient({**base, "username": "nacos", "password": ADMIN_PASSWORD})
+    try:
+        node.next("ready")
+        node.send({"id": 1, "op": "register", "ip": "127.0.0.1", "port": 18091})
+        node.next("done")
+        change = node.next("change")
+        assert [host["port"] for host in change["hosts"]] == [18091]
+        node.send({"id": 2, "op": "deregister", "ip": "127.0.0.1", "port": 18091})
+        node.next("done")
+    finally:
+        node.close()
+    listed = server.get_json("/nacos/v1/ns/instance/list", {"serviceName": service, "accessToken": login(server)})
+    assert listed["hosts"] == []
+    intruder = NodeClient({**base, "username": "nacos", "password": "wrong-password"})
+    try:
+        intruder.next("ready")
+        intruder.send({"id": 1, "op": "register", "ip": "127.0.0.1", "port": 18092})
+        with pytest.raises(AssertionError, match="'failed'") as refused:
+            intruder.next("done")
+        assert "403" in str(refused.value), refused.value
+    finally:
+        intruder.close()

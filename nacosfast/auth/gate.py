@@ -6,8 +6,8 @@ parameter, else the ``username``/``password`` parameters (Node's client sends th
 Nothing else counts: no ``User-Agent``, no address, no header names a trusted peer.
 
 Costs on the hot path: a known token is a dict lookup (``TOKEN_CACHE_ENTRIES`` verified tokens per
-node), and a permission decision is cached per (user, resource, action) until users, roles or
-permissions change. A password is never checked while handling a request: bcrypt takes 100+ ms, so
+node), and a permission decision is cached per (user, route scope, action, query string) until users,
+roles or permissions change. A password is never checked while handling a request: bcrypt takes 100+ ms, so
 the gate queues a ``PasswordJob``, answers with a deferred response, and the server runs the job in a
 worker thread, calls ``complete`` and handles the waiting requests again, which then find the result
 in the credential cache (keyed by an HMAC of the password, never the password itself).
@@ -38,6 +38,7 @@ from nacosfast.auth.policy import (
     Access,
     NamingResource,
     Rule,
+    Scope,
     permits,
 )
 from nacosfast.auth.store import AuthStore
@@ -187,12 +188,12 @@ class AuthGate:
         self.throttle = LoginThrottle()
         self.wake: Callable[[], None] | None = None
         """Set by the server: called when a job is queued."""
-        self._tokens: dict[str, tuple[str, int]] = {}
+        self._tokens: dict[str, Identity] = {}
         self._credentials: dict[bytes, _Checked] = {}
         self._prepared: dict[bytes, str] = {}
         self._jobs: deque[PasswordJob] = deque()
         self._pending: dict[bytes, PasswordJob] = {}
-        self._decisions: dict[tuple[str, NamingResource, str], bool] = {}
+        self._decisions: dict[tuple[str, Scope, str, bytes | NamingResource], bool] = {}
         self._decisions_revision = -1
         self._cache_key = hmac.new(config.secret, b"nacosfast credential cache", hashlib.sha256).digest()
 
@@ -261,8 +262,8 @@ class AuthGate:
         return Identity(username, jwt.issue(self.config.secret, username, expires), expires)
 
     def _token(self, token: str, ctx: Context) -> Identity | Denial:
-        cached = self._tokens.get(token)
-        if cached is None:
+        identity = self._tokens.get(token)
+        if identity is None:
             try:
                 username, expires = jwt.verify(self.config.secret, token, ctx.wall_ms / 1000)
             except jwt.TokenError as error:
@@ -274,16 +275,14 @@ class AuthGate:
                     ctx.request.path,
                 )
                 return Denial(TOKEN_EXPIRED if error.expired else TOKEN_INVALID)
-            self._tokens[token] = (username, expires)
+            identity = self._tokens[token] = Identity(username, token, expires)
             _remember(self._tokens, TOKEN_CACHE_ENTRIES)
-        else:
-            username, expires = cached
-            if ctx.wall_ms >= expires * 1000:
-                del self._tokens[token]
-                return Denial(TOKEN_EXPIRED)
-        if username not in self.store.users:  # deleted since the token was issued
+        elif ctx.wall_ms >= identity.expires_at_s * 1000:
+            del self._tokens[token]
+            return Denial(TOKEN_EXPIRED)
+        if identity.username not in self.store.users:  # deleted since the token was issued
             return Denial(UNKNOWN_USER)
-        return Identity(username, token, expires)
+        return identity
 
     # --- passwords ----------------------------------------------------------------------------------
 
@@ -373,21 +372,28 @@ class AuthGate:
             return True
         if rule.access is not Access.NAMING:
             return False
-        resource = NamingResource.of(ctx.params, rule.scope)
         if self._decisions_revision != store.revision:
             self._decisions.clear()
             self._decisions_revision = store.revision
-        key = (user, resource, rule.action)
+        request = ctx.request
+        # Without a body the parameters are the query string: the decision is a function of it (a
+        # client's beat repeats the same query every 5 s), so the resource need not be parsed again.
+        key: tuple[str, Scope, str, bytes | NamingResource] = (
+            user,
+            rule.scope,
+            rule.action,
+            request.query if not request.body else NamingResource.of(ctx.params, rule.scope),
+        )
         decision = self._decisions.get(key)
         if decision is None:
+            resource = NamingResource.of(ctx.params, rule.scope)
             decision = any(
                 permits(pattern, granted, resource, rule.action)
                 for role in store.roles.get(user, ())
                 for pattern, granted in store.permissions.get(role, ())
             )
             self._decisions[key] = decision
-            if len(self._decisions) > DECISION_CACHE_ENTRIES:
-                del self._decisions[next(iter(self._decisions))]
+            _remember(self._decisions, DECISION_CACHE_ENTRIES)
         return decision
 
     def _audit_write(self, ctx: Context, user: str, rule: Rule) -> None:
