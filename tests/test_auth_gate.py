@@ -311,6 +311,29 @@ def test_regression_login_brute_force_is_throttled_per_source(caplog: pytest.Log
     assert all("source=10.1.1.1" in line and "guess" not in line for line in failed)
 
 
+def test_concurrent_guesses_cannot_overdraw_the_attempt_budget() -> None:
+    node = auth_node()
+    answers = [
+        node.app.handle(
+            node_request("POST", "/v1/auth/login", {"username": "nacos", "password": f"guess-{n}"}),
+            0,
+            WALL_EPOCH_MS,
+        )
+        for n in range(3 * LOGIN_FAILURE_BURST)
+    ]
+    assert sum(answer.deferred is not None for answer in answers) == LOGIN_FAILURE_BURST
+    assert {answer.status for answer in answers if answer.deferred is None} == {429}
+    assert len(node.gate.take_jobs()) == LOGIN_FAILURE_BURST
+
+
+def test_right_passwords_do_not_use_the_attempt_budget() -> None:
+    node = auth_node()
+    for attempt in range(3 * LOGIN_FAILURE_BURST):
+        node.add_user(f"user{attempt}", "right-password")  # a new pair each time: a real check
+        assert node.login(f"user{attempt}", "right-password")
+    assert node.send("POST", "/v1/auth/login", {"username": "nacos", "password": "wrong"}).status == 403
+
+
 def test_regression_nacos_admin_paths_do_not_exist() -> None:
     node = auth_node()
     token = node.login()

@@ -182,7 +182,9 @@ def test_real_node_client_with_credentials(server: ServerProcess) -> None:
         node.next("done")
     finally:
         node.close()
-    listed = server.get_json("/nacos/v1/ns/instance/list", {"serviceName": service, "accessToken": login(server)})
+    listed = server.get_json(
+        "/nacos/v1/ns/instance/list", {"serviceName": service, "accessToken": login(server)}
+    )
     assert listed["hosts"] == []
     intruder = NodeClient({**base, "username": "nacos", "password": "wrong-password"})
     try:

@@ -6,17 +6,21 @@ parameter, else the ``username``/``password`` parameters (Node's client sends th
 Nothing else counts: no ``User-Agent``, no address, no header names a trusted peer.
 
 Costs on the hot path: a known token is a dict lookup (``TOKEN_CACHE_ENTRIES`` verified tokens per
-node), and a permission decision is cached per (user, route scope, action, query string) until users,
-roles or permissions change. A password is never checked while handling a request: bcrypt takes 100+ ms, so
-the gate queues a ``PasswordJob``, answers with a deferred response, and the server runs the job in a
-worker thread, calls ``complete`` and handles the waiting requests again, which then find the result
-in the credential cache (keyed by an HMAC of the password, never the password itself).
+node), and a permission decision is cached per (user, route scope, action, query string) until
+users, roles or permissions change. A password is never checked while handling a request: bcrypt
+takes 100+ ms, so the gate queues a ``PasswordJob``, answers with a deferred response, and the server
+runs the job in a worker thread, calls ``complete`` and handles the waiting requests again, which then
+find the result in the credential cache (keyed by an HMAC of the password, never the password).
 
-Failed logins are counted per source address (a token bucket: ``LOGIN_FAILURE_BURST`` failures,
-then one per ``LOGIN_FAILURE_REFILL_MS``); a source over its budget gets 429 for every password it
-sends, right or wrong, until the bucket refills. Audit lines go to the ``nacosfast.audit`` logger:
-every authorized write (beats excepted), every denial and every failed or throttled login, with the
-user and source address and never a password or token.
+Password attempts are counted per source address (a token bucket: ``LOGIN_FAILURE_BURST`` attempts,
+then one per ``LOGIN_FAILURE_REFILL_MS``; an attempt is charged before its check starts and given
+back if the password was right, so only failures use the budget and concurrent guesses cannot
+overdraw it); a source over its budget gets 429 for every password it sends, right or wrong, until
+the bucket refills. A pair already checked good passes without touching the budget.
+
+Audit lines go to the ``nacosfast.audit`` logger: every authorized write (beats excepted), every
+denial and every failed or throttled login, with the user and source address and never a password
+or token.
 """
 
 from __future__ import annotations
@@ -162,9 +166,19 @@ class LoginThrottle:
         left = self._left(source, now_ms)
         return 0 if left >= 1 else int((1 - left) * self.refill_ms) + 1
 
-    def failed(self, source: str, now_ms: int) -> None:
-        """Count one failed login from ``source``."""
-        left = max(0.0, self._left(source, now_ms) - 1)
+    def charge(self, source: str, now_ms: int) -> None:
+        """Count one login attempt from ``source`` (refunded if the password was right)."""
+        self._set(source, max(0.0, self._left(source, now_ms) - 1), now_ms)
+
+    def refund(self, source: str, now_ms: int) -> None:
+        """Give back an attempt whose password was right."""
+        left = self._left(source, now_ms) + 1
+        if left >= self.burst:
+            self._sources.pop(source, None)
+        else:
+            self._set(source, left, now_ms)
+
+    def _set(self, source: str, left: float, now_ms: int) -> None:
         self._sources.pop(source, None)
         self._sources[source] = (left, now_ms)
         if len(self._sources) > self.capacity:
@@ -193,6 +207,8 @@ class AuthGate:
         self._prepared: dict[bytes, str] = {}
         self._jobs: deque[PasswordJob] = deque()
         self._pending: dict[bytes, PasswordJob] = {}
+        self._charged: set[int] = set()
+        """``id`` of requests waiting for their own password check (already charged to their source)."""
         self._decisions: dict[tuple[str, Scope, str, bytes | NamingResource], bool] = {}
         self._decisions_revision = -1
         self._cache_key = hmac.new(config.secret, b"nacosfast credential cache", hashlib.sha256).digest()
@@ -293,26 +309,44 @@ class AuthGate:
         ).digest()
 
     def credentials(self, ctx: Context, username: str, password: str) -> Identity | Denial | Response:
-        """Check a username and password (from the cache, or by queueing a bcrypt check)."""
+        """Check a username and password (from the cache, or by queueing a bcrypt check).
+
+        Every attempt that is not a known-good pair costs the source one attempt, charged *before*
+        the check is queued (so that concurrent guesses cannot all start while the budget lasts) and
+        given back when the password was right.
+        """
         if not username or not password:
             return Denial(UNKNOWN_USER)
-        source = ctx.request.remote[0]
-        wait_ms = self.throttle.wait_ms(source, ctx.now_ms)
-        if wait_ms:
-            audit.warning("login throttled user=%r source=%s", username, source)
-            return Denial(
-                "too many failed logins from this address; try again later", 429, -(-wait_ms // 1000)
-            )
+        request = ctx.request
+        source = request.remote[0]
+        charged = id(request) in self._charged  # handled again after its own check ran
+        if charged:
+            self._charged.discard(id(request))
         stored = self.store.users.get(username)
         expected = stored if stored is not None else _STAND_IN_HASH
         key = self._key(b"check", username, password)
         checked = self._credentials.get(key)
+        known_good = checked is not None and checked.ok and checked.hashed == expected and stored is not None
+        if not charged and not known_good:
+            wait_ms = self.throttle.wait_ms(source, ctx.now_ms)
+            if wait_ms:
+                audit.warning("login throttled user=%r source=%s", username, source)
+                return Denial(
+                    "too many failed logins from this address; try again later", 429, -(-wait_ms // 1000)
+                )
+            self.throttle.charge(source, ctx.now_ms)
         if checked is None or checked.hashed != expected:
-            return self._queue(PasswordJob(key, password, expected), ctx)
-        if not (checked.ok and stored is not None):
-            self.throttle.failed(source, ctx.now_ms)
+            queued = self._queue(PasswordJob(key, password, expected), ctx)
+            if queued.deferred is not None:
+                self._charged.add(id(request))
+            else:  # refused (too many checks waiting): nothing was tried
+                self.throttle.refund(source, ctx.now_ms)
+            return queued
+        if not known_good:
             audit.warning("login failed user=%r source=%s", username, source)
             return Denial(UNKNOWN_USER)
+        if charged:
+            self.throttle.refund(source, ctx.now_ms)
         if not checked.announced:
             checked.announced = True
             audit.info("login user=%r source=%s", username, source)
