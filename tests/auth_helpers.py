@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from nacosfast.auth import jwt
 from nacosfast.auth.gate import AuthConfig, AuthGate
@@ -13,8 +12,8 @@ from nacosfast.auth.passwords import hash_password
 from nacosfast.auth.store import ADMIN_USER, GLOBAL_ADMIN_ROLE
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.state import NamingState
-from nacosfast.wire.message import FORM_CONTENT_TYPE, Request, Response
-from tests.naming_helpers import JAVA_UA, WALL_EPOCH_MS, MemoryJournal, RecordingPush
+from nacosfast.wire.message import Request, Response
+from tests.naming_helpers import JAVA_UA, WALL_EPOCH_MS, MemoryJournal, RecordingPush, make_request
 
 SECRET = b"k" * 16 + b"0123456789abcdef0123"
 """A 36-byte test key (real ones come from --token-secret-file)."""
@@ -45,18 +44,8 @@ class AuthNode:
         user_agent: str = JAVA_UA,
     ) -> Response:
         """Send a request and settle any password job it queued (the server's worker, run inline)."""
-        all_headers = {b"user-agent": user_agent.encode(), **(headers or {})}
-        body = b""
-        if form is not None:
-            body = urlencode(form).encode()
-            all_headers[b"content-type"] = FORM_CONTENT_TYPE
-        request = Request(
-            method=method,
-            path=path if path.startswith("/nacos") else "/nacos" + path,
-            query=urlencode(params or {}).encode(),
-            headers=all_headers,
-            body=body,
-            remote=(source, 40000),
+        request = make_request(
+            method, path, params, form=form, headers=headers, user_agent=user_agent, remote=(source, 40000)
         )
         response = self.handle(request)
         return self.settle(response)

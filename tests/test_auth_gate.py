@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from urllib.parse import urlencode
 
 import pytest
 
@@ -28,7 +27,7 @@ from tests.auth_helpers import (
     forged,
     spring_message,
 )
-from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush, call
+from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush, call, make_request
 
 REGISTER = {"serviceName": "orders", "ip": "10.0.0.5", "port": "8080"}
 INSTANCE = "/v1/ns/instance"
@@ -100,9 +99,7 @@ def test_username_and_password_on_every_request_node_client_style() -> None:
 
 
 def node_request(method: str, path: str, params: dict[str, str]) -> Request:
-    return Request(
-        method=method, path="/nacos" + path, query=urlencode(params).encode(), remote=("10.1.1.1", 1)
-    )
+    return make_request(method, path, params, remote=("10.1.1.1", 1))
 
 
 def test_concurrent_checks_of_one_password_share_one_job() -> None:
