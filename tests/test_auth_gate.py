@@ -284,6 +284,31 @@ def test_regression_deleted_users_token_is_refused() -> None:
     assert "alice" not in node.gate.store.roles
 
 
+def test_password_change_and_recreation_void_older_tokens() -> None:
+    node = auth_node()
+    admin = {"accessToken": node.login()}
+    node.send("POST", "/v1/auth/users", {"username": "bob", "password": "bob-pass-12", **admin})
+    node.send("POST", "/v1/auth/roles", {"role": "ROLE_OPS", "username": "bob", **admin})
+    node.gate.store.grant("ROLE_OPS", "*:*:*", "rw")
+    node.now_ms += 1_000
+    old = node.login("bob", "bob-pass-12")
+    assert register(node, old) == 200
+    node.now_ms += 1_000
+    changed = node.send("PUT", "/v1/auth/users", {"username": "bob", "newPassword": "bob-pass-new", **admin})
+    assert changed.status == 200
+    response = node.send("POST", INSTANCE, {**REGISTER, "accessToken": old})
+    assert (response.status, spring_message(response)) == (403, "token invalid!")
+    node.now_ms += 1_000
+    new = node.login("bob", "bob-pass-new")
+    assert register(node, new) == 200
+    node.send("DELETE", "/v1/auth/users", {"username": "bob", **admin})
+    node.now_ms += 1_000
+    node.send("POST", "/v1/auth/users", {"username": "bob", "password": "bob-pass-99", **admin})
+    node.send("POST", "/v1/auth/roles", {"role": "ROLE_OPS", "username": "bob", **admin})
+    response = node.send("POST", INSTANCE, {**REGISTER, "accessToken": new})  # the former bob's token
+    assert (response.status, spring_message(response)) == (403, "token invalid!")
+
+
 def test_regression_login_brute_force_is_throttled_per_source(caplog: pytest.LogCaptureFixture) -> None:
     node = auth_node()
     caplog.set_level(logging.INFO, "nacosfast.audit")
@@ -453,6 +478,7 @@ def test_auth_records_replay_to_the_same_tables() -> None:
         state = NamingState(push=RecordingPush(), journal=MemoryJournal())
         journal.replay(state, payloads, restored.replayers())
         assert restored.users == original.users
+        assert restored.tokens_since == original.tokens_since
         assert restored.roles == original.roles
         assert restored.permissions == original.permissions
 

@@ -36,11 +36,13 @@ def test_jwt_issue_verify_round_trip_in_nacos_shape() -> None:
     header, payload, _ = token.split(".")
     assert json.loads(base64.urlsafe_b64decode(header + "==")) == {"alg": "HS256"}
     assert json.loads(base64.urlsafe_b64decode(payload + "==")) == {"sub": "nacos", "exp": NOW + 60}
-    assert jwt.verify(KEY, token, NOW) == ("nacos", NOW + 60)
+    assert jwt.verify(KEY, token, NOW) == ("nacos", NOW + 60, 0)
     assert jwt.verify(KEY, signed({"alg": "HS256", "typ": "JWT"}, {"sub": "a", "exp": NOW + 1}), NOW) == (
         "a",
         NOW + 1,
+        0,
     )
+    assert jwt.verify(KEY, jwt.issue(KEY, "b", NOW + 60, NOW - 5), NOW) == ("b", NOW + 60, NOW - 5)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,7 @@ def test_jwt_issue_verify_round_trip_in_nacos_shape() -> None:
         signed({"alg": "HS256"}, {"sub": "nacos"}),
         signed({"alg": "HS256"}, {"sub": "nacos", "exp": "9999999999"}),
         signed({"alg": "HS256"}, {"sub": "nacos", "exp": True}),
+        signed({"alg": "HS256"}, {"sub": "nacos", "exp": NOW + 60, "iat": "0"}),
         signed({"alg": "HS256"}, {"sub": "", "exp": NOW + 60}),
         signed({"alg": "HS256"}, {"exp": NOW + 60}),
         b64(b'{"alg":"none"}') + "." + b64(b'{"sub":"nacos","exp":9999999999}') + ".",

@@ -123,7 +123,8 @@ def auth_routes(gate: AuthGate) -> Routes:
         hashed = gate.password_hash(ctx, username, password)
         if isinstance(hashed, Response):
             return hashed
-        return _rest("create user ok!", _journal(ctx, [store.put_user(username, hashed)]))
+        record = store.put_user(username, hashed, ctx.wall_ms // 1000)
+        return _rest("create user ok!", _journal(ctx, [record]))
 
     def delete_user(ctx: Context) -> Response:
         username = request_param(ctx.params, "username")
@@ -143,7 +144,8 @@ def auth_routes(gate: AuthGate) -> Routes:
         hashed = gate.password_hash(ctx, username, password)
         if isinstance(hashed, Response):
             return hashed
-        return _rest("update user ok!", _journal(ctx, [store.put_user(username, hashed)]))
+        record = store.put_user(username, hashed, ctx.wall_ms // 1000)
+        return _rest("update user ok!", _journal(ctx, [record]))
 
     def list_roles(ctx: Context) -> Response:
         username = ctx.params.raw("username")

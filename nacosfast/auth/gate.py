@@ -92,6 +92,7 @@ class Identity:
     username: str
     token: str
     expires_at_s: int
+    issued_at_s: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,14 +275,15 @@ class AuthGate:
 
     def issue(self, username: str, wall_ms: int) -> Identity:
         """A new token for ``username``, valid for ``token_ttl_s``."""
-        expires = wall_ms // 1000 + self.config.token_ttl_s
-        return Identity(username, jwt.issue(self.config.secret, username, expires), expires)
+        now_s = wall_ms // 1000
+        expires = now_s + self.config.token_ttl_s
+        return Identity(username, jwt.issue(self.config.secret, username, expires, now_s), expires, now_s)
 
     def _token(self, token: str, ctx: Context) -> Identity | Denial:
         identity = self._tokens.get(token)
         if identity is None:
             try:
-                username, expires = jwt.verify(self.config.secret, token, ctx.wall_ms / 1000)
+                claims = jwt.verify(self.config.secret, token, ctx.wall_ms / 1000)
             except jwt.TokenError as error:
                 audit.warning(
                     "token refused source=%s reason=%s %s %s",
@@ -291,13 +293,17 @@ class AuthGate:
                     ctx.request.path,
                 )
                 return Denial(TOKEN_EXPIRED if error.expired else TOKEN_INVALID)
-            identity = self._tokens[token] = Identity(username, token, expires)
+            identity = Identity(claims.subject, token, claims.expires_at_s, claims.issued_at_s)
+            self._tokens[token] = identity
             _remember(self._tokens, TOKEN_CACHE_ENTRIES)
         elif ctx.wall_ms >= identity.expires_at_s * 1000:
             del self._tokens[token]
             return Denial(TOKEN_EXPIRED)
-        if identity.username not in self.store.users:  # deleted since the token was issued
+        since = self.store.tokens_since.get(identity.username)
+        if since is None:  # deleted since the token was issued
             return Denial(UNKNOWN_USER)
+        if identity.issued_at_s < since:  # issued before a password change (or to a former namesake)
+            return Denial(TOKEN_INVALID)
         return identity
 
     # --- passwords ----------------------------------------------------------------------------------

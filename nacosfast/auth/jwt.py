@@ -1,4 +1,5 @@
-"""HS256 JSON Web Tokens (RFC 7519) as Nacos issues them: ``{"alg":"HS256"}``, ``{"sub":..,"exp":..}``.
+"""HS256 JSON Web Tokens (RFC 7519) as Nacos issues them: ``{"alg":"HS256"}``, ``{"sub":..,"exp":..}``
+(plus ``iat``, which clients ignore and the gate uses to refuse tokens older than a password change).
 
 Only what Nacos needs, and nothing an attacker could steer: the header must say exactly ``HS256``
 (``none``, ``HS512``, ``RS256``... are refused before any other work), the signature is compared in
@@ -19,13 +20,21 @@ import hashlib
 import hmac
 import json
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
 from nacosfast.limits import MAX_TOKEN_BYTES
 
 ALGORITHM: Final = "HS256"
 _HEADER: Final = base64.urlsafe_b64encode(b'{"alg":"HS256"}').rstrip(b"=")
 _BASE64URL: Final = re.compile(rb"[A-Za-z0-9_-]*")
+
+
+class Claims(NamedTuple):
+    """What a valid token says: who, until when, since when (epoch seconds; ``iat`` 0 if absent)."""
+
+    subject: str
+    expires_at_s: int
+    issued_at_s: int
 
 
 class TokenError(Exception):
@@ -53,15 +62,18 @@ def _sign(secret: bytes, signing_input: bytes) -> bytes:
     return hmac.new(secret, signing_input, hashlib.sha256).digest()
 
 
-def issue(secret: bytes, subject: str, expires_at_s: int) -> str:
+def issue(secret: bytes, subject: str, expires_at_s: int, issued_at_s: int = 0) -> str:
     """A token for ``subject`` that expires at ``expires_at_s`` (epoch seconds)."""
-    payload = _encode(json.dumps({"sub": subject, "exp": expires_at_s}, separators=(",", ":")).encode())
+    claims: dict[str, str | int] = {"sub": subject, "exp": expires_at_s}
+    if issued_at_s:
+        claims["iat"] = issued_at_s
+    payload = _encode(json.dumps(claims, separators=(",", ":")).encode())
     signing_input = _HEADER + b"." + payload
     return (signing_input + b"." + _encode(_sign(secret, signing_input))).decode("ascii")
 
 
-def verify(secret: bytes, token: str, now_s: float) -> tuple[str, int]:
-    """The token's ``(subject, exp)``; raises ``TokenError`` unless it is a valid, unexpired HS256 token."""
+def verify(secret: bytes, token: str, now_s: float) -> Claims:
+    """The token's claims; raises ``TokenError`` unless it is a valid, unexpired HS256 token."""
     if len(token) > MAX_TOKEN_BYTES or not token.isascii():
         raise TokenError("malformed")
     parts = token.encode("ascii").split(b".")
@@ -88,6 +100,9 @@ def verify(secret: bytes, token: str, now_s: float) -> tuple[str, int]:
         raise TokenError("no subject")
     if not isinstance(expires, int) or isinstance(expires, bool):
         raise TokenError("no expiry")
+    issued = claims.get("iat", 0)
+    if not isinstance(issued, int) or isinstance(issued, bool):
+        raise TokenError("malformed issue time")
     if now_s >= expires:
         raise TokenError("expired", expired=True)
-    return subject, expires
+    return Claims(subject, expires, issued)

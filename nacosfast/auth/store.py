@@ -32,11 +32,13 @@ def _encode(record: dict[str, Any]) -> bytes:
 class AuthStore:
     """The three tables in memory; ``revision`` grows with every change (caches compare it)."""
 
-    __slots__ = ("permissions", "revision", "roles", "users")
+    __slots__ = ("permissions", "revision", "roles", "tokens_since", "users")
 
     def __init__(self) -> None:
         self.users: dict[str, str] = {}
         """username → bcrypt hash."""
+        self.tokens_since: dict[str, int] = {}
+        """username → epoch second of its creation or last password change: older tokens are void."""
         self.roles: dict[str, set[str]] = {}
         """username → roles bound to it."""
         self.permissions: dict[str, set[tuple[str, str]]] = {}
@@ -69,16 +71,28 @@ class AuthStore:
 
     # --- changes: each returns the record to journal -------------------------------------------------
 
-    def put_user(self, username: str, password_hash: str) -> bytes:
-        """Create a user or replace its password hash."""
+    def put_user(self, username: str, password_hash: str, since_s: int = 0) -> bytes:
+        """Create a user or replace its password hash; tokens issued before ``since_s`` stop working."""
         self.users[username] = password_hash
+        self.tokens_since[username] = since_s
         self.revision += 1
-        return _encode({"t": USER_RECORD, "name": username, "hash": password_hash})
+        return self._user_record(username)
+
+    def _user_record(self, username: str) -> bytes:
+        return _encode(
+            {
+                "t": USER_RECORD,
+                "name": username,
+                "hash": self.users[username],
+                "since": self.tokens_since.get(username, 0),
+            }
+        )
 
     def remove_user(self, username: str) -> list[bytes]:
         """Delete a user and its role bindings (a user created later under that name starts bare)."""
         records = [self.unbind(role, username) for role in sorted(self.roles.get(username, ()))]
         self.users.pop(username, None)
+        self.tokens_since.pop(username, None)
         self.revision += 1
         records.append(_encode({"t": USER_RECORD, "name": username, "deleted": True}))
         return records
@@ -120,8 +134,8 @@ class AuthStore:
 
     def snapshot(self) -> Iterator[bytes]:
         """One record per user, binding and permission."""
-        for username, password_hash in sorted(self.users.items()):
-            yield _encode({"t": USER_RECORD, "name": username, "hash": password_hash})
+        for username in sorted(self.users):
+            yield self._user_record(username)
         for role, username in self.bindings():
             yield _encode({"t": ROLE_RECORD, "role": role, "user": username})
         for role, resource, action in self.grants():
@@ -138,8 +152,10 @@ class AuthStore:
     def _apply_user(self, record: dict[str, Any]) -> None:
         if record.get("deleted"):
             self.users.pop(record["name"], None)
+            self.tokens_since.pop(record["name"], None)
         else:
             self.users[record["name"]] = record["hash"]
+            self.tokens_since[record["name"]] = int(record.get("since", 0))
         self.revision += 1
 
     def _apply_role(self, record: dict[str, Any]) -> None:
