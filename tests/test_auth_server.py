@@ -167,11 +167,11 @@ def test_real_python_client_with_credentials(server: ServerProcess, tmp_path: Pa
 
 
 @pytest.mark.realclient
-def test_real_node_client_with_credentials(server: ServerProcess) -> None:
+def test_real_node_client_with_credentials(server: ServerProcess, node_client: Path) -> None:
     """Node's ``nacos-naming`` sends ``username`` and ``password`` on every request (no token)."""
     service = "node-auth"
     base = {"server": server.address, "namespace": "public", "serviceName": service, "clientIp": "127.0.0.1"}
-    node = NodeClient({**base, "username": "nacos", "password": ADMIN_PASSWORD})
+    node = NodeClient(node_client, {**base, "username": "nacos", "password": ADMIN_PASSWORD})
     try:
         node.next("ready")
         node.send({"id": 1, "op": "register", "ip": "127.0.0.1", "port": 18091})
@@ -186,7 +186,7 @@ def test_real_node_client_with_credentials(server: ServerProcess) -> None:
         "/nacos/v1/ns/instance/list", {"serviceName": service, "accessToken": login(server)}
     )
     assert listed["hosts"] == []
-    intruder = NodeClient({**base, "username": "nacos", "password": "wrong-password"})
+    intruder = NodeClient(node_client, {**base, "username": "nacos", "password": "wrong-password"})
     try:
         intruder.next("ready")
         intruder.send({"id": 1, "op": "register", "ip": "127.0.0.1", "port": 18092})
