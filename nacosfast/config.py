@@ -139,6 +139,8 @@ class Settings:
                 raise ConfigError(f"{name} must not be negative")
         if self.push_give_up_ms < 1:
             raise ConfigError("push_give_up_ms must be at least 1")
+        if self.cluster_mode:
+            self._validate_cluster()
         if self.token_ttl_s < 1:
             raise ConfigError("token_ttl_s must be at least 1")
         if self.auth_enabled and not self.token_secret_file:
@@ -150,8 +152,6 @@ class Settings:
                 "--admin-password-file P), bind to 127.0.0.1, or pass --insecure-no-auth if a firewall "
                 "or private network already keeps strangers out"
             )
-        if self.cluster_mode:
-            self._validate_cluster()
         return self
 
 
