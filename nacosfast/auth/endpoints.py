@@ -106,6 +106,14 @@ def auth_routes(gate: AuthGate) -> Routes:
             headers=[(b"Authorization", b"Bearer " + identity.token.encode("ascii"))],
         )
 
+    def _set_password(ctx: Context, username: str, password: str, message: str) -> Response:
+        """Store the user with a hash of ``password`` (deferred until a worker thread computed it);
+        tokens issued before now stop working."""
+        hashed = gate.password_hash(ctx, username, password)
+        if isinstance(hashed, Response):
+            return hashed
+        return _rest(message, _journal(ctx, [store.put_user(username, hashed, ctx.wall_ms // 1000)]))
+
     def list_users(ctx: Context) -> Response:
         return _paged(ctx, [{"username": name} for name in sorted(store.users)])
 
@@ -120,11 +128,7 @@ def auth_routes(gate: AuthGate) -> Routes:
             raise BadRequest(f"user '{username}' already exist!")
         if len(store.users) >= MAX_USERS:
             raise Conflict(f"too many users: at most {MAX_USERS}")
-        hashed = gate.password_hash(ctx, username, password)
-        if isinstance(hashed, Response):
-            return hashed
-        record = store.put_user(username, hashed, ctx.wall_ms // 1000)
-        return _rest("create user ok!", _journal(ctx, [record]))
+        return _set_password(ctx, username, password, "create user ok!")
 
     def delete_user(ctx: Context) -> Response:
         username = request_param(ctx.params, "username")
@@ -141,11 +145,7 @@ def auth_routes(gate: AuthGate) -> Routes:
         if username not in store.users:
             raise BadRequest(f"user {username} not exist!")
         password = _new_password(ctx, "newPassword")
-        hashed = gate.password_hash(ctx, username, password)
-        if isinstance(hashed, Response):
-            return hashed
-        record = store.put_user(username, hashed, ctx.wall_ms // 1000)
-        return _rest("update user ok!", _journal(ctx, [record]))
+        return _set_password(ctx, username, password, "update user ok!")
 
     def list_roles(ctx: Context) -> Response:
         username = ctx.params.raw("username")
