@@ -75,6 +75,24 @@ def test_login_on_users_path_and_with_query_parameters() -> None:
     assert response.status == 200
 
 
+def test_login_in_java_client_shape() -> None:
+    """Java 1.4: ``POST /v1/auth/users/login?username=`` with ``password`` in a form body."""
+    node = auth_node()
+    response = node.send(
+        "POST", "/v1/auth/users/login", {"username": "nacos"}, form={"password": ADMIN_PASSWORD}
+    )
+    assert response.status == 200
+    assert json.loads(response.body)["username"] == "nacos"
+
+
+def test_requests_forwarded_by_a_verified_peer_skip_the_gate() -> None:
+    """The node that received the request authorized it; the owner does not ask again."""
+    node = auth_node()
+    forwarded = call(node.app, "POST", INSTANCE, REGISTER, forwarded=True)
+    assert forwarded.status == 200
+    assert call(node.app, "POST", INSTANCE, REGISTER).status == 403
+
+
 def test_login_with_wrong_password_is_403_unknown_user_plain_text() -> None:
     node = auth_node()
     response = node.send("POST", "/v1/auth/login", {"username": "nacos", "password": "wrong-password"})
