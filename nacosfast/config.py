@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from nacosfast.limits import (
     PUSH_GIVE_UP_MS,
     PUSH_REPEAT_MS,
     PUSH_RETRY_MS,
+    TOKEN_TTL_S,
 )
 
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
@@ -52,6 +54,16 @@ class Settings:
     push_give_up_ms: int = PUSH_GIVE_UP_MS
     push_repeat_ms: int = PUSH_REPEAT_MS
     """Re-send the latest state to subscribers whose last packet was not acked (0 = off, as Nacos)."""
+    auth_enabled: bool = False
+    """Require a token (or username and password) on every API call (``docs/security.md``)."""
+    token_secret_file: str = ""
+    """File holding the HMAC key that signs tokens: at least 32 random bytes. Required with auth."""
+    admin_password_file: str = ""
+    """File holding the password of the ``nacos`` administrator, created on first start."""
+    token_ttl_s: int = TOKEN_TTL_S
+    """Lifetime of an access token in seconds (Nacos ``token.expire.seconds``)."""
+    insecure_no_auth: bool = False
+    """Serve on a non-loopback address without auth anyway (refused otherwise)."""
     push_to_client_ip: bool = False
     """Push to the ``clientIP`` a list request names (Nacos) instead of the address it came from.
     Only behind a trusted address-rewriting proxy: it lets anyone aim pushes at any host."""
@@ -145,7 +157,28 @@ class Settings:
             raise ConfigError("push_give_up_ms must be at least 1")
         if self.cluster_mode:
             self._validate_cluster()
+        if self.token_ttl_s < 1:
+            raise ConfigError("token_ttl_s must be at least 1")
+        if self.auth_enabled and not self.token_secret_file:
+            raise ConfigError("auth_enabled needs token_secret_file (a file of at least 32 random bytes)")
+        if not self.auth_enabled and not self.insecure_no_auth and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing to serve on {self.host} without authentication: anyone who can reach it could "
+                "register, change and delete services. Enable auth (--auth-enabled --token-secret-file F "
+                "--admin-password-file P), bind to 127.0.0.1, or pass --insecure-no-auth if a firewall "
+                "or private network already keeps strangers out"
+            )
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (``localhost`` or 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def read_cluster_secret(path: str) -> bytes:

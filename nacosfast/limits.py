@@ -397,3 +397,44 @@ HEALTH_CHECK_TICK_MS: Final = 10
 ``HEALTH_CHECK_MAX_RATE`` x tick (25), each batch a few ms of work between HTTP answers."""
 HEALTH_CHECK_ERROR_BACKOFF_MS: Final = 1_000
 """Pause of the check task after an unexpected error in the planner, so a bug cannot spin a core."""
+# --- Authentication and authorization (nacosfast.auth, nacosfast.server.auth; docs/security.md) ------
+TOKEN_TTL_S: Final = 18_000
+"""Lifetime of an access token, in seconds (Nacos ``token.expire.seconds``; clients log in again at
+90 % of it)."""
+MIN_TOKEN_SECRET_BYTES: Final = 32
+"""Shortest HMAC key accepted in ``--token-secret-file``: 256 bits, the HS256 output size (RFC 7518
+§3.2 requires a key of at least the hash size)."""
+MAX_TOKEN_BYTES: Final = 4_096
+"""Longest token looked at; a Nacos token is ~150 bytes. Longer ones are refused before any work."""
+TOKEN_CACHE_ENTRIES: Final = 4_096
+"""Verified tokens remembered per node (token → user, expiry): a light beat with a known token costs
+a dict lookup instead of an HMAC and two JSON parses. Oldest entries go first."""
+BCRYPT_ROUNDS: Final = 10
+"""bcrypt cost (2**10 rounds, Nacos's Spring ``BCryptPasswordEncoder`` default): ~100-200 ms per hash
+on this machine's cores, which is what makes an offline guess expensive."""
+MAX_PASSWORD_BYTES: Final = 72
+"""bcrypt reads at most 72 bytes of a password; a longer one is refused rather than silently cut."""
+MIN_PASSWORD_CHARS: Final = 8
+"""Shortest password accepted for a new user or a password change (NIST SP 800-63B minimum)."""
+MAX_USERNAME_LENGTH: Final = 64
+"""Longest user or role name (Nacos ``users.username`` and ``roles.role`` are VARCHAR(50))."""
+MAX_RESOURCE_LENGTH: Final = 512
+"""Longest permission resource (``namespace:group:naming/service`` with every part at its maximum)."""
+MAX_USERS: Final = 10_000
+"""Users, role bindings and permissions each: all of them live in memory and in every snapshot."""
+CREDENTIAL_CACHE_ENTRIES: Final = 1_024
+"""Checked (user, password) pairs remembered per node, keyed by an HMAC of the password: Node's
+client sends its password on every request, and only the first costs a bcrypt check."""
+MAX_PENDING_PASSWORD_JOBS: Final = 64
+"""bcrypt checks and hashes waiting for a worker thread; more is 503 (a login flood cannot queue
+unbounded CPU work)."""
+PASSWORD_WORKER_THREADS: Final = 2
+"""Worker threads running bcrypt at once (bcrypt releases the GIL): at most this many cores go to
+password checks, whatever arrives."""
+LOGIN_FAILURE_BURST: Final = 10
+"""Failed logins one source address may make in a row before it is slowed down."""
+LOGIN_FAILURE_REFILL_MS: Final = 6_000
+"""After the burst, one more attempt per this period (10 a minute): a brute force of a 1e6-word list
+takes 115 days per source address."""
+LOGIN_SOURCES_TRACKED: Final = 10_000
+"""Source addresses whose failed logins are counted; the least recently failing is forgotten first."""

@@ -31,7 +31,7 @@ durable, ``undo`` puts refused keys back, and ``snapshot`` writes durable values
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from nacosfast._core.registry import Change, Instance, Service
@@ -253,8 +253,15 @@ def _apply(state: NamingState, key: tuple[Any, ...], value: Any) -> Change | Non
     return None
 
 
-def replay(state: NamingState, payloads: Iterable[bytes]) -> int:
+def replay(
+    state: NamingState,
+    payloads: Iterable[bytes],
+    extra: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
+) -> int:
     """Apply records in order (later ones win); return how many were applied.
+
+    ``extra`` maps record types kept by other modules (``auth.*``: ``nacosfast.auth.store``) to the
+    function that applies one.
 
     Raises ``ValueError`` on a record this version cannot read: the log is checksummed, so that means
     a newer format, and starting with a partial state would lose data on the next snapshot.
@@ -281,6 +288,8 @@ def replay(state: NamingState, payloads: Iterable[bytes]) -> int:
                 state.namespaces.put(Namespace.from_json(record["value"]))
         elif kind == SWITCHES:
             state.switches = Switches.from_json(record["value"])
+        elif extra is not None and kind in extra:
+            extra[kind](record)
         else:
             raise ValueError(f"journal record of unknown type {kind!r}")
         applied += 1

@@ -3,6 +3,7 @@ cluster mode membership, the peer transport and forwarding to owners (``ClusterN
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Protocol
 
 import trio
 
+from nacosfast.auth.gate import AuthGate
 from nacosfast.cluster.auth import PeerVerifier
 from nacosfast.cluster.distro import Distro, DistroConfig
 from nacosfast.cluster.members import MemberTable, MemberTimings
@@ -22,6 +24,7 @@ from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.server.auth import bootstrap_admin, load_auth_config, read_admin_password, run_password_worker
 from nacosfast.server.checker import run_checks
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.distro_runner import DistroRunner
@@ -153,13 +156,16 @@ async def serve(
 ) -> None:
     """Run one node until cancelled; ``task_status`` gets the bound addresses."""
     settings.validate()
+    gate = AuthGate(load_auth_config(settings))
+    admin_password = read_admin_password(settings) if settings.auth_enabled else None
     store = AppendLog.open(settings.data_dir)
     try:
         # The callbacks read ``state``, built just below; nothing appends or snapshots before replay
-        # has finished and the flusher task has started.
+        # has finished and the flusher task has started. Auth records are few: they are listed on the
+        # Trio thread, so the worker thread that writes the snapshot never iterates a changing table.
         durability = Durability(
             store,
-            snapshot_source=lambda: journal.snapshot(state),
+            snapshot_source=lambda: itertools.chain(journal.snapshot(state), list(gate.store.snapshot())),
             on_durable=lambda through: journal.settle(state, through),
             on_refused=lambda through: journal.undo(state, through, monotonic_ms()),
         )
@@ -178,7 +184,7 @@ async def serve(
         )
         hub = state.push
         assert isinstance(hub, PushHub)
-        replayed = journal.replay(state, store.replay())
+        replayed = journal.replay(state, store.replay(), gate.store.replayers())
         log.info(
             "loaded %d durable records from %s: %d services, %d instances",
             replayed,
@@ -186,12 +192,18 @@ async def serve(
             state.registry.service_count,
             state.registry.instance_count,
         )
-        app = NamingApp(state)
+        app = NamingApp(state, auth=gate)
         cluster = build_cluster(settings, state, app) if settings.cluster_mode else None
         handle = node_handler(app, cluster.router if cluster is not None else None)
 
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.run)
+            admin_seq = await bootstrap_admin(gate, durability, admin_password)
+            if admin_seq:
+                await durability.wait_durable(admin_seq)
+            if gate.enabled:
+                nursery.start_soon(run_password_worker, gate, handle)
+                log.info("auth enabled: %d users", len(gate.store.users))
             push_address = None
             if settings.push_enabled:
                 push_server = PushServer(hub, settings.push_host or settings.host, settings.push_port)
