@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -32,6 +33,7 @@ from nacosfast.limits import (
     STORE_SNAPSHOT_LOG_BYTES,
     STORE_SNAPSHOT_LOG_RECORDS,
 )
+from nacosfast.metrics import Histogram, MetricFamily, counter, gauge
 from nacosfast.store.log import FRAME_OVERHEAD, AppendLog
 
 __all__ = ["Durability"]
@@ -90,6 +92,8 @@ class Durability:
         self.flush_rounds = 0
         self.snapshots = 0
         self.failed_snapshots = 0
+        self.flush_latency = Histogram()
+        """Wall time of each flush round (write and fsync) that succeeded."""
 
     @property
     def durable_seq(self) -> int:
@@ -119,6 +123,30 @@ class Durability:
             "failedSnapshots": self.failed_snapshots,
             "failing": self._failing,
         }
+
+    def families(self) -> list[MetricFamily]:
+        """The log's Prometheus figures: fsync latency, the queue waiting for the disk, log size."""
+        log = self._log
+        return [
+            MetricFamily(
+                "nacosfast_log_flush_duration_seconds",
+                "histogram",
+                "Time of one group commit (write and fsync of every record waiting).",
+            ).add_histogram(self.flush_latency),
+            counter("nacosfast_log_fsyncs", "fsync calls on the data log.", log.fsyncs),
+            counter(
+                "nacosfast_log_failed_flushes", "Flushes the disk refused (retried).", log.failed_flushes
+            ),
+            gauge("nacosfast_log_pending_records", "Records appended, not yet durable.", log.pending_records),
+            gauge("nacosfast_log_pending_bytes", "Bytes appended, not yet durable.", log.pending_bytes),
+            gauge("nacosfast_log_bytes", "Size of the log since the last snapshot.", log.log_bytes),
+            gauge("nacosfast_log_records", "Records in the log since the last snapshot.", log.log_records),
+            counter("nacosfast_log_snapshots", "Snapshots written.", self.snapshots),
+            counter("nacosfast_log_failed_snapshots", "Snapshots that failed.", self.failed_snapshots),
+            gauge(
+                "nacosfast_log_failing", "1 while the last flush failed (writes answer 503).", self._failing
+            ),
+        ]
 
     def append(self, payload: bytes) -> int:
         """Buffer one record; return the seq to pass to ``wait_durable`` before acknowledging.
@@ -190,6 +218,7 @@ class Durability:
 
     async def _flush_round(self) -> bool:
         round_ = self._round
+        started_ns = time.perf_counter_ns()
         try:
             # Abandoned on cancellation (a hung disk must not hang shutdown): the log's own lock keeps
             # a later flush or close() from overlapping the abandoned one, which may still succeed.
@@ -208,6 +237,7 @@ class Durability:
             round_.done.set()
             return False
         self.flush_rounds += 1
+        self.flush_latency.observe_ns(time.perf_counter_ns() - started_ns)
         if self._failing:
             _logger.warning("storage recovered: durable up to record %d", self._log.durable_seq)
             self._failing = False

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import signal
 from dataclasses import dataclass
+from functools import partial
+from time import perf_counter_ns
 from typing import Protocol
 
 import trio
@@ -13,9 +15,12 @@ import trio
 from nacosfast.cluster.auth import PeerVerifier
 from nacosfast.cluster.members import MemberTable, MemberTimings
 from nacosfast.config import ConfigError, Settings, read_cluster_secret
+from nacosfast.front import API_PREFIX, Front
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
+from nacosfast.metrics import MetricsRegistry
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
+from nacosfast.naming.metrics import FORWARDED, RequestStats, SweepStats, naming_families
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
@@ -27,6 +32,7 @@ from nacosfast.server.host import run_host_sampler
 from nacosfast.server.http import Handler, serve_http
 from nacosfast.server.membership import Membership, MemberSource, read_member_file
 from nacosfast.server.peers import PEER_PATH_PREFIX, PeerClient, PeerRouter
+from nacosfast.server.process_metrics import ProcessFigures
 from nacosfast.server.reaper import run_reaper
 from nacosfast.server.udp import PushServer
 from nacosfast.store.log import AppendLog, StoreError
@@ -119,21 +125,32 @@ async def run_cluster(
             await cluster.client.aclose()
 
 
-def node_handler(app: NamingApp, router: PeerRouter | None) -> Handler:
-    """The HTTP handler: peer requests to ``router`` (cluster mode), the rest to the application."""
-    if router is None:
+def node_handler(front: Front, router: PeerRouter | None, requests: RequestStats) -> Handler:
+    """The HTTP handler: peer requests to ``router`` (cluster mode), the naming API straight to the
+    application, the rest (metrics, console) through ``front``; every answer counted in ``requests``.
 
-        def handle(request: Request) -> Response:
-            return app.handle(request, monotonic_ms(), wall_ms())
+    Counting costs two clock reads and one histogram observation per request (``bench/
+    metrics_overhead.py``). A forwarded write's answer is not known yet: it counts as ``forwarded``.
+    """
+    record = requests.record
+    api_handle = front.app.handle
+    front_handle = front.handle
+    peer_handle = router.handle if router is not None else None
 
-        return handle
+    def handle(request: Request) -> Response:
+        started_ns = perf_counter_ns()
+        path = request.path
+        if peer_handle is not None and path.startswith(PEER_PATH_PREFIX):
+            response = peer_handle(request, monotonic_ms(), wall_ms())
+        elif path.startswith(API_PREFIX):
+            response = api_handle(request, monotonic_ms(), wall_ms())
+        else:
+            response = front_handle(request, monotonic_ms(), wall_ms())
+        status = response.status if response.deferred is None else FORWARDED
+        record(path, status, perf_counter_ns() - started_ns)
+        return response
 
-    def handle_with_peers(request: Request) -> Response:
-        if request.path.startswith(PEER_PATH_PREFIX):
-            return router.handle(request, monotonic_ms(), wall_ms())
-        return app.handle(request, monotonic_ms(), wall_ms())
-
-    return handle_with_peers
+    return handle
 
 
 async def serve(
@@ -171,7 +188,16 @@ async def serve(
         )
         app = NamingApp(state)
         cluster = build_cluster(settings, state, app) if settings.cluster_mode else None
-        handle = node_handler(app, cluster.router if cluster is not None else None)
+        metrics = MetricsRegistry()
+        requests = RequestStats()
+        sweeps = SweepStats()
+        metrics.register("process", ProcessFigures().families)
+        metrics.register("requests", requests.families)
+        metrics.register("naming", lambda: naming_families(state))
+        metrics.register("expiry", sweeps.families)
+        metrics.register("log", durability.families)
+        front = Front(app, metrics)
+        handle = node_handler(front, cluster.router if cluster is not None else None, requests)
 
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.run)
@@ -181,14 +207,19 @@ async def serve(
                 push_address = await nursery.start(push_server.run)
             else:
                 state.switches.pushEnabled = False
-            nursery.start_soon(run_reaper, state)
+            nursery.start_soon(partial(run_reaper, state, stats=sweeps))
             nursery.start_soon(run_host_sampler, state)
             http_scope = trio.CancelScope()
 
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
                 with http_scope:
                     await serve_http(
-                        handle, durability.wait_durable, settings.host, settings.port, task_status=task_status
+                        handle,
+                        durability.wait_durable,
+                        settings.host,
+                        settings.port,
+                        metrics=metrics,
+                        task_status=task_status,
                     )
                 # HTTP is done (answers in flight were given their grace); now stop the rest.
                 nursery.cancel_scope.cancel()
