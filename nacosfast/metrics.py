@@ -57,7 +57,7 @@ LATENCY_BUCKETS_S: Final = (
 
 MetricType = Literal["counter", "gauge", "histogram", "summary"]
 Labels = tuple[tuple[str, str], ...]
-"""Label pairs in the order they are written."""
+"""Label pairs (written sorted by name)."""
 
 
 class Histogram:
@@ -215,15 +215,18 @@ def _escape_help(text: str) -> str:
 def _labels(labels: Labels) -> str:
     if not labels:
         return ""
-    return "{" + ",".join(f'{key}="{_escape_label(value)}"' for key, value in labels) + "}"
+    pairs = sorted(labels)  # prometheus_client writes labels sorted by name
+    return "{" + ",".join(f'{key}="{_escape_label(value)}"' for key, value in pairs) + "}"
 
 
 def render(families: Iterable[MetricFamily]) -> bytes:
     """The text exposition format 0.0.4: ``# HELP``, ``# TYPE``, then one line per sample."""
     lines: list[str] = []
     for family in families:
-        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
-        lines.append(f"# TYPE {family.name} {family.type}")
+        # As prometheus_client writes it: a counter's HELP and TYPE name its ``_total`` samples.
+        name = family.name + "_total" if family.type == "counter" else family.name
+        lines.append(f"# HELP {name} {_escape_help(family.help)}")
+        lines.append(f"# TYPE {name} {family.type}")
         lines.extend(
             f"{sample.name}{_labels(sample.labels)} {_number(sample.value)}" for sample in family.samples
         )

@@ -96,7 +96,7 @@ const state = { namespace: "" };
 
 function show(title, ...content) {
   const main = document.getElementById("page");
-  main.replaceChildren(el("h1", {}, title), ...content);
+  main.replaceChildren(el("h1", {}, title), ...content.flat().filter((part) => part !== null && part !== undefined));
   document.title = `${title} · nacosfast`;
 }
 
