@@ -139,10 +139,12 @@ def edit(
     if shots is not None:
         capture(driver, shots, "service-edit")
     driver.find_element(By.CSS_SELECTOR, 'button[data-action="save"]').click()
+    # Read in one script: the page is redrawn after a save, so elements found earlier go stale.
+    confirmed = f"Saved {address}."
     WebDriverWait(driver, PAGE_TIMEOUT_S).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "p.notice"), "the edit was not confirmed"
+        lambda d: d.execute_script("return document.querySelector('p.notice')?.textContent") == confirmed,
+        f"the edit of {address} was not confirmed",
     )
-    assert driver.find_element(By.CSS_SELECTOR, "p.notice").text == f"Saved {address}."
 
 
 def test_console_in_chromium(tmp_path: Path, browser: webdriver.Chrome) -> None:
