@@ -66,20 +66,20 @@ class Histogram:
     ``observe_ns`` is the hot-path call: a ``bisect`` over integer bounds, one list increment, one sum.
     """
 
-    __slots__ = ("_bounds_ns", "bounds_s", "counts", "sum_ns")
+    __slots__ = ("bounds_ns", "bounds_s", "counts", "sum_ns")
 
     def __init__(self, bounds_s: Sequence[float] = LATENCY_BUCKETS_S) -> None:
         if list(bounds_s) != sorted(set(bounds_s)) or not bounds_s:
             raise ValueError("histogram bounds must be distinct and increasing")
         self.bounds_s = tuple(bounds_s)
-        self._bounds_ns = [round(bound * 1e9) for bound in bounds_s]
+        self.bounds_ns = [round(bound * 1e9) for bound in bounds_s]
         self.counts = [0] * (len(bounds_s) + 1)
         """Observations per bucket (not cumulative); the last one is above every bound."""
         self.sum_ns = 0
 
     def observe_ns(self, elapsed_ns: int) -> None:
         """Count one observation of ``elapsed_ns`` nanoseconds."""
-        self.counts[bisect_left(self._bounds_ns, elapsed_ns)] += 1
+        self.counts[bisect_left(self.bounds_ns, elapsed_ns)] += 1
         self.sum_ns += elapsed_ns
 
     @property

@@ -7,6 +7,7 @@ keeps anyway, when a scrape asks for it.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Final
 
@@ -78,7 +79,9 @@ class RequestStats:
         histogram = by_status[status // 100]
         if histogram is None:
             histogram = by_status[status // 100] = Histogram()
-        histogram.observe_ns(elapsed_ns)
+        # Histogram.observe_ns, inlined: this runs on every request.
+        histogram.counts[bisect_left(histogram.bounds_ns, elapsed_ns)] += 1
+        histogram.sum_ns += elapsed_ns
 
     def families(self) -> list[MetricFamily]:
         """``nacosfast_http_requests_total`` and ``nacosfast_http_request_duration_seconds``."""
