@@ -26,6 +26,7 @@ from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
 from nacosfast.server.clock import monotonic_ms, wall_ms
+from nacosfast.server.cluster_metrics import ClusterFigures
 from nacosfast.server.durability import Durability
 from nacosfast.server.forwarder import Forwarder, owner_handlers
 from nacosfast.server.host import run_host_sampler
@@ -196,6 +197,8 @@ async def serve(
         metrics.register("naming", lambda: naming_families(state))
         metrics.register("expiry", sweeps.families)
         metrics.register("log", durability.families)
+        if cluster is not None:
+            metrics.register("cluster", ClusterFigures(cluster.membership, cluster.forwarder).families)
         front = Front(app, metrics)
         handle = node_handler(front, cluster.router if cluster is not None else None, requests)
 
