@@ -181,7 +181,7 @@ def test_request_stats_memo_is_bounded() -> None:
     stats = RequestStats()
     for number in range(MAX_REMEMBERED_PATHS * 2):
         stats.record(f"/random/{number}", 404, 10)
-    assert len(stats._by_path) == MAX_REMEMBERED_PATHS
+    assert len(stats.by_path) == MAX_REMEMBERED_PATHS
     families = parsed(render(stats.families()))
     assert families["nacosfast_http_requests"] == {
         ("nacosfast_http_requests_total", (("group", "other"), ("status", "4xx"))): MAX_REMEMBERED_PATHS * 2.0

@@ -7,7 +7,6 @@ keeps anyway, when a scrape asks for it.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable
 from typing import Final
 
@@ -63,25 +62,27 @@ def request_group(path: str) -> str:
 class RequestStats:
     """Requests per endpoint group and status class, with the handler's latency: one node's."""
 
-    __slots__ = ("_by_path", "_groups")
+    __slots__ = ("_groups", "by_path")
 
     def __init__(self) -> None:
-        self._groups: dict[str, list[Histogram | None]] = {group: [None] * STATUS_CLASSES for group in GROUPS}
-        self._by_path: dict[str, list[Histogram | None]] = {}
+        self._groups = {group: [Histogram() for _ in range(STATUS_CLASSES)] for group in GROUPS}
+        self.by_path: dict[str, list[Histogram]] = {}
+        """Path → its group's histograms by status class, for the paths seen first (bounded)."""
+
+    def histograms(self, path: str) -> list[Histogram]:
+        """The histograms (indexed by ``status // 100``) of ``path``'s group; memoized in ``by_path``.
+
+        The request path looks a path up in ``by_path`` first and calls this only on a miss.
+        """
+        by_status = self._groups[request_group(path)]
+        if len(self.by_path) < MAX_REMEMBERED_PATHS:
+            self.by_path[path] = by_status
+        return by_status
 
     def record(self, path: str, status: int, elapsed_ns: int) -> None:
-        """Count one answered request and its handler time."""
-        by_status = self._by_path.get(path)
-        if by_status is None:
-            by_status = self._groups[request_group(path)]
-            if len(self._by_path) < MAX_REMEMBERED_PATHS:
-                self._by_path[path] = by_status
-        histogram = by_status[status // 100]
-        if histogram is None:
-            histogram = by_status[status // 100] = Histogram()
-        # Histogram.observe_ns, inlined: this runs on every request.
-        histogram.counts[bisect_left(histogram.bounds_ns, elapsed_ns)] += 1
-        histogram.sum_ns += elapsed_ns
+        """Count one answered request and its handler time (``node_handler`` does this inline)."""
+        by_status = self.by_path.get(path) or self.histograms(path)
+        by_status[status // 100].observe_ns(elapsed_ns)
 
     def families(self) -> list[MetricFamily]:
         """``nacosfast_http_requests_total`` and ``nacosfast_http_request_duration_seconds``."""
@@ -96,7 +97,7 @@ class RequestStats:
         )
         for group, by_status in self._groups.items():
             for status_class, histogram in enumerate(by_status):
-                if histogram is None:
+                if not histogram.count:
                     continue
                 status = "forwarded" if status_class == FORWARDED else f"{status_class}xx"
                 labels = (("group", group), ("status", status))
