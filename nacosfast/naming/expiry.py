@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
+from typing import NamedTuple
 
 from nacosfast.cluster.members import owner_among, service_key
 from nacosfast.errors import NacosError
@@ -39,7 +40,7 @@ from nacosfast.naming import effects
 from nacosfast.naming.journal import is_durable
 from nacosfast.naming.state import NamingState
 
-__all__ = ["clean_empty_services", "expire_beats", "forgive_stall", "sweep", "take_over"]
+__all__ = ["SweepResult", "clean_empty_services", "expire_beats", "forgive_stall", "sweep", "take_over"]
 
 log = logging.getLogger("nacosfast.naming.expiry")
 
@@ -51,24 +52,35 @@ def _instance_of(key: Hashable) -> tuple[str, str, str] | None:
     return None
 
 
-def sweep(state: NamingState, now_ms: int) -> None:
+class SweepResult(NamedTuple):
+    """What one sweep changed: instances marked unhealthy, instances removed, services removed."""
+
+    unhealthy: int = 0
+    removed: int = 0
+    services_removed: int = 0
+
+
+def sweep(state: NamingState, now_ms: int) -> SweepResult:
     """Expire beats (mark unhealthy, remove) and, when due, clean up empty services.
 
     Nothing happens while the node warms up (``state.ready`` false): its registry is still filling.
     """
     if not state.ready:
-        return
+        return SweepResult()
     members = state.members
     if members is not None and members.healthy_addresses() != state.owned_under:
         take_over(state, now_ms)
+    unhealthy = removed = 0
     if state.switches.healthCheckEnabled:
-        expire_beats(state, now_ms)
+        unhealthy, removed = expire_beats(state, now_ms)
+    services_removed = 0
     due = state.next_empty_check_ms
     if due is None:
         state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
     elif now_ms >= due:
         state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
-        clean_empty_services(state, now_ms)
+        services_removed = len(clean_empty_services(state, now_ms))
+    return SweepResult(unhealthy, removed, services_removed)
 
 
 def forgive_stall(state: NamingState, now_ms: int, stalled_ms: int) -> None:
@@ -121,10 +133,14 @@ def _owns(state: NamingState, namespace: str, name: str) -> bool:
     return members is None or members.is_owner(service_key(namespace, name))
 
 
-def expire_beats(state: NamingState, now_ms: int) -> None:
-    """Apply the heartbeat table's transitions: unhealthy after the beat timeout, gone after delete."""
+def expire_beats(state: NamingState, now_ms: int) -> tuple[int, int]:
+    """Apply the heartbeat table's transitions: unhealthy after the beat timeout, gone after delete.
+
+    Returns how many instances were marked unhealthy and how many were removed.
+    """
     became_unhealthy, expired = state.beats.sweep(now_ms)
     registry = state.registry
+    unhealthy = removed = 0
     for key in became_unhealthy:
         target = _instance_of(key)
         if target is None:
@@ -134,6 +150,7 @@ def expire_beats(state: NamingState, now_ms: int) -> None:
             continue
         change = registry.set_healthy(namespace, name, instance_key, True, False)
         if change is not None:
+            unhealthy += 1
             log.info("beat timeout: %s %s %s is unhealthy", namespace, name, instance_key)
         effects.notify(state, change, now_ms)
     for key in expired:
@@ -148,7 +165,10 @@ def expire_beats(state: NamingState, now_ms: int) -> None:
         if instance is None or instance.marked:
             continue
         log.info("beat expired: %s %s %s is removed", namespace, name, instance_key)
-        effects.notify(state, registry.remove_instance(namespace, name, instance_key, True), now_ms)
+        change = registry.remove_instance(namespace, name, instance_key, True)
+        removed += change is not None
+        effects.notify(state, change, now_ms)
+    return unhealthy, removed
 
 
 def clean_empty_services(state: NamingState, now_ms: int) -> list[tuple[str, str]]:

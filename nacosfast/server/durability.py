@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -42,6 +43,7 @@ from nacosfast.limits import (
     STORE_SNAPSHOT_LOG_BYTES,
     STORE_SNAPSHOT_LOG_RECORDS,
 )
+from nacosfast.metrics import Histogram, MetricFamily, counter, gauge
 from nacosfast.store.log import FRAME_OVERHEAD, AppendLog
 
 __all__ = ["Durability", "Worker"]
@@ -132,6 +134,8 @@ class Durability:
         self.refused_records = 0
         self.snapshots = 0
         self.failed_snapshots = 0
+        self.flush_latency = Histogram()
+        """Wall time of each flush round (write and fsync) that succeeded."""
 
     async def _off_thread(self, fn: Callable[..., Any], *args: Any, abandon_on_cancel: bool = False) -> Any:
         if self._worker is not None:
@@ -183,6 +187,30 @@ class Durability:
             "failedSnapshots": self.failed_snapshots,
             "failing": self._failing,
         }
+
+    def families(self) -> list[MetricFamily]:
+        """The log's Prometheus figures: fsync latency, the queue waiting for the disk, log size."""
+        log = self._log
+        return [
+            MetricFamily(
+                "nacosfast_log_flush_duration_seconds",
+                "histogram",
+                "Time of one group commit (write and fsync of every record waiting).",
+            ).add_histogram(self.flush_latency),
+            counter("nacosfast_log_fsyncs", "fsync calls on the data log.", log.fsyncs),
+            counter(
+                "nacosfast_log_failed_flushes", "Flushes the disk refused (retried).", log.failed_flushes
+            ),
+            gauge("nacosfast_log_pending_records", "Records appended, not yet durable.", log.pending_records),
+            gauge("nacosfast_log_pending_bytes", "Bytes appended, not yet durable.", log.pending_bytes),
+            gauge("nacosfast_log_bytes", "Size of the log since the last snapshot.", log.log_bytes),
+            gauge("nacosfast_log_records", "Records in the log since the last snapshot.", log.log_records),
+            counter("nacosfast_log_snapshots", "Snapshots written.", self.snapshots),
+            counter("nacosfast_log_failed_snapshots", "Snapshots that failed.", self.failed_snapshots),
+            gauge(
+                "nacosfast_log_failing", "1 while the last flush failed (writes answer 503).", self._failing
+            ),
+        ]
 
     def append(self, payload: bytes) -> int:
         """Buffer one record; return the number to pass to ``wait_durable`` before acknowledging.
@@ -282,10 +310,12 @@ class Durability:
         through = self._last
         # Abandoned on cancellation (a hung disk must not hang shutdown): the log's own lock keeps a
         # later flush or close() from overlapping the abandoned one, which may still succeed.
+        started_ns = time.perf_counter_ns()
         log_seq, error, discarded = await self._off_thread(self._write, abandon_on_cancel=True)
         self._round = _Round()
         if error is None:
             self.flush_rounds += 1
+            self.flush_latency.observe_ns(time.perf_counter_ns() - started_ns)
             if self._failing:
                 _logger.warning("storage recovered: durable up to record %d", through)
                 self._failing = False

@@ -6,7 +6,10 @@ from __future__ import annotations
 import itertools
 import logging
 import signal
+from bisect import bisect_left
 from dataclasses import dataclass
+from functools import partial
+from time import perf_counter_ns
 from typing import Protocol
 
 import trio
@@ -16,10 +19,13 @@ from nacosfast.cluster.auth import PeerVerifier
 from nacosfast.cluster.distro import Distro, DistroConfig
 from nacosfast.cluster.members import MemberTable, MemberTimings
 from nacosfast.config import ConfigError, Settings, read_cluster_secret
+from nacosfast.front import API_PREFIX, Front
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
+from nacosfast.metrics import MetricsRegistry
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.healthcheck import HealthChecker
+from nacosfast.naming.metrics import FORWARDED, RequestStats, SweepStats, naming_families
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
@@ -27,6 +33,7 @@ from nacosfast.naming.state import NamingState, ServerIdentity
 from nacosfast.server.auth import bootstrap_admin, load_auth_config, read_admin_password, run_password_worker
 from nacosfast.server.checker import run_checks
 from nacosfast.server.clock import monotonic_ms, wall_ms
+from nacosfast.server.cluster_metrics import ClusterFigures
 from nacosfast.server.distro_runner import DistroRunner
 from nacosfast.server.durability import Durability
 from nacosfast.server.forwarder import Forwarder, owner_handlers
@@ -34,6 +41,7 @@ from nacosfast.server.host import run_host_sampler
 from nacosfast.server.http import Handler, serve_http
 from nacosfast.server.membership import Membership, MemberSource, read_member_file
 from nacosfast.server.peers import PEER_PATH_PREFIX, PeerClient, PeerRouter
+from nacosfast.server.process_metrics import ProcessFigures
 from nacosfast.server.reaper import run_reaper
 from nacosfast.server.udp import PushServer
 from nacosfast.store.log import AppendLog, StoreError
@@ -134,21 +142,37 @@ async def run_cluster(
             await cluster.client.aclose()
 
 
-def node_handler(app: NamingApp, router: PeerRouter | None) -> Handler:
-    """The HTTP handler: peer requests to ``router`` (cluster mode), the rest to the application."""
-    if router is None:
+def node_handler(front: Front, router: PeerRouter | None, requests: RequestStats) -> Handler:
+    """The HTTP handler: peer requests to ``router`` (cluster mode), the naming API straight to the
+    application, the rest (metrics, console) through ``front``; every answer counted in ``requests``.
 
-        def handle(request: Request) -> Response:
-            return app.handle(request, monotonic_ms(), wall_ms())
+    Counting costs two clock reads and one histogram observation per request (``bench/
+    metrics_overhead.py``). A forwarded write's answer is not known yet: it counts as ``forwarded``.
+    """
+    by_path = requests.by_path
+    histograms = requests.histograms
+    api_handle = front.app.handle
+    front_handle = front.handle
+    peer_handle = router.handle if router is not None else None
 
-        return handle
+    def handle(request: Request) -> Response:
+        started_ns = perf_counter_ns()
+        path = request.path
+        if peer_handle is not None and path.startswith(PEER_PATH_PREFIX):
+            response = peer_handle(request, monotonic_ms(), wall_ms())
+        elif path.startswith(API_PREFIX):
+            response = api_handle(request, monotonic_ms(), wall_ms())
+        else:
+            response = front_handle(request, monotonic_ms(), wall_ms())
+        elapsed_ns = perf_counter_ns() - started_ns
+        # RequestStats.record, inlined (it runs on every request): the path's histograms, one observation.
+        by_status = by_path.get(path) or histograms(path)
+        histogram = by_status[response.status // 100 if response.deferred is None else FORWARDED]
+        histogram.counts[bisect_left(histogram.bounds_ns, elapsed_ns)] += 1
+        histogram.sum_ns += elapsed_ns
+        return response
 
-    def handle_with_peers(request: Request) -> Response:
-        if request.path.startswith(PEER_PATH_PREFIX):
-            return router.handle(request, monotonic_ms(), wall_ms())
-        return app.handle(request, monotonic_ms(), wall_ms())
-
-    return handle_with_peers
+    return handle
 
 
 async def serve(
@@ -194,7 +218,18 @@ async def serve(
         )
         app = NamingApp(state, auth=gate)
         cluster = build_cluster(settings, state, app) if settings.cluster_mode else None
-        handle = node_handler(app, cluster.router if cluster is not None else None)
+        metrics = MetricsRegistry()
+        requests = RequestStats()
+        sweeps = SweepStats()
+        metrics.register("process", ProcessFigures().families)
+        metrics.register("requests", requests.families)
+        metrics.register("naming", lambda: naming_families(state))
+        metrics.register("expiry", sweeps.families)
+        metrics.register("log", durability.families)
+        if cluster is not None:
+            metrics.register("cluster", ClusterFigures(cluster.membership, cluster.forwarder).families)
+        front = Front(app, metrics)
+        handle = node_handler(front, cluster.router if cluster is not None else None, requests)
 
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.run)
@@ -210,7 +245,7 @@ async def serve(
                 push_address = await nursery.start(push_server.run)
             else:
                 state.switches.pushEnabled = False
-            nursery.start_soon(run_reaper, state)
+            nursery.start_soon(partial(run_reaper, state, stats=sweeps))
             nursery.start_soon(run_host_sampler, state)
             # Created after replay: the replayed instances' stored health is re-checked, not trusted.
             nursery.start_soon(run_checks, HealthChecker(state))
@@ -219,7 +254,12 @@ async def serve(
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
                 with http_scope:
                     await serve_http(
-                        handle, durability.wait_durable, settings.host, settings.port, task_status=task_status
+                        handle,
+                        durability.wait_durable,
+                        settings.host,
+                        settings.port,
+                        metrics=metrics,
+                        task_status=task_status,
                     )
                 # HTTP is done (answers in flight were given their grace); now stop the rest.
                 nursery.cancel_scope.cancel()

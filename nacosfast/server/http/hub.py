@@ -51,6 +51,7 @@ from nacosfast.limits import (
     LINGER_TIMEOUT_MS,
     RECV_BUFFER_BYTES,
 )
+from nacosfast.metrics import MetricFamily, counter, gauge
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.http.responder import Abandon, Pending, Responder, answer_ready
 from nacosfast.wire.budget import RequestBudget, Share
@@ -148,6 +149,32 @@ class Hub:
         self._limit_logged_ms = -CONNECTION_LIMIT_LOG_PERIOD_MS
         self.shed_count = 0
         """Connections closed to make room at the connection limit."""
+        self.accepted_count = 0
+        """Connections accepted (including those refused at the limit right after)."""
+        self.refused_count = 0
+        """Connections closed at once: at the limit with none quiet enough to shed."""
+
+    def families(self) -> list[MetricFamily]:
+        """This listener's connection figures for the metrics registry."""
+        return [
+            gauge("nacosfast_http_connections", "Open HTTP connections.", len(self.clients)),
+            counter("nacosfast_http_connections_accepted", "HTTP connections accepted.", self.accepted_count),
+            counter(
+                "nacosfast_http_connections_shed",
+                "Quiet connections closed to make room at the connection limit.",
+                self.shed_count,
+            ),
+            counter(
+                "nacosfast_http_connections_refused",
+                "Connections closed at once at the limit (none was quiet enough to shed).",
+                self.refused_count,
+            ),
+            gauge(
+                "nacosfast_http_buffered_request_bytes",
+                "Request bytes held past the per-connection allowance.",
+                self.buffers.used,
+            ),
+        ]
 
     # --- the hub task -------------------------------------------------------------------------------
 
@@ -241,7 +268,9 @@ class Hub:
                     self.nursery.start_soon(self._resume_accepting)
                     return
                 continue  # ECONNABORTED and the like: that client is gone
+            self.accepted_count += 1
             if len(clients) >= limits.max_connections and not self._shed():
+                self.refused_count += 1
                 sock.close()
                 continue
             sock.setblocking(False)

@@ -8,6 +8,7 @@ import socket
 import trio
 
 from nacosfast.limits import LISTEN_BACKLOG
+from nacosfast.metrics import MetricsRegistry
 from nacosfast.server.http.hub import Hub
 from nacosfast.server.http.responder import Handler, Responder, WaitDurable
 from nacosfast.wire.budget import RequestBudget
@@ -41,6 +42,7 @@ async def serve_http(
     *,
     limits: HttpLimits = DEFAULT_HTTP_LIMITS,
     budget: RequestBudget | None = None,
+    metrics: MetricsRegistry | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve HTTP/1.1 on ``host:port`` until cancelled; reports the bound port through ``task_status``.
@@ -48,6 +50,7 @@ async def serve_http(
     Cancelling it closes the listener and idle connections at once; answers to requests already
     parsed get up to ``limits.shutdown_grace_ms`` to go out. ``budget`` bounds the request bytes
     held across connections (default: ``limits.budget()``; pass one to share it or to watch it).
+    ``metrics``, if given, gets the listener's connection figures (collector ``http``) while it serves.
     """
     budget = budget or limits.budget()
     budget.check(HttpConnection(("", 0), limits))
@@ -55,6 +58,8 @@ async def serve_http(
     try:
         async with trio.open_nursery() as nursery:
             hub = Hub(Responder(handler, wait_durable, limits), listener, nursery, budget)
+            if metrics is not None:
+                metrics.register("http", hub.families)
             nursery.start_soon(hub.tick)
             nursery.start_soon(hub.durable_loop)
             bound = listener.getsockname()[1]
@@ -64,5 +69,7 @@ async def serve_http(
                 await hub.run()
             finally:
                 nursery.cancel_scope.cancel()  # the timer; tasks finishing answers are shielded
+                if metrics is not None:
+                    metrics.unregister("http")
     finally:
         listener.close()
