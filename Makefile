@@ -43,7 +43,14 @@ $(NODE_CLIENT): tests/node/package.json tests/node/package-lock.json
 	npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: lint $(NODE_CLIENT)
+# MariaDB for the MySQL health-check tests (they start their own server on a loopback port), and
+# Debian's Chromium and its chromedriver for the console's browser test (CI is a fresh clone, as root).
+install-system-deps:
+	command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd || (apt-get update && apt-get install -y mariadb-server)
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
+
+test: lint $(NODE_CLIENT) install-system-deps
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest bench --benchmark-disable -q
 

@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,25 @@ def small_record(index: int) -> bytes:
     ).encode()
 
 
+def run_writers(
+    durability: Durability, writers: int, seconds: float, writer: Callable[[int, float], Awaitable[None]]
+) -> float:
+    """Run the flusher and ``writers`` tasks ``writer(number, deadline)`` for ``seconds``; the elapsed s."""
+
+    async def main() -> float:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(durability.run)
+            started = trio.current_time()
+            async with trio.open_nursery() as group:
+                for number in range(writers):
+                    group.start_soon(writer, number, started + seconds)
+            elapsed = trio.current_time() - started
+            nursery.cancel_scope.cancel()
+        return elapsed
+
+    return trio.run(main)
+
+
 def group_commit(log: AppendLog, *, writers: int, seconds: float, per_writer: int) -> dict[str, float]:
     """``writers`` tasks append-and-wait until ``per_writer`` records each or ``seconds`` pass."""
     durability = Durability(log, snapshot_source=list)
@@ -44,7 +64,7 @@ def group_commit(log: AppendLog, *, writers: int, seconds: float, per_writer: in
     latencies: list[float] = []
     fsyncs_before = log.fsyncs
 
-    async def writer(deadline: float) -> None:
+    async def writer(number: int, deadline: float) -> None:
         for _ in range(per_writer):
             if trio.current_time() >= deadline:
                 return
@@ -52,18 +72,7 @@ def group_commit(log: AppendLog, *, writers: int, seconds: float, per_writer: in
             await durability.wait_durable(durability.append(payload))
             latencies.append(trio.current_time() - started)
 
-    async def main() -> float:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(durability.run)
-            started = trio.current_time()
-            async with trio.open_nursery() as group:
-                for _ in range(writers):
-                    group.start_soon(writer, started + seconds)
-            elapsed = trio.current_time() - started
-            nursery.cancel_scope.cancel()
-        return elapsed
-
-    elapsed = trio.run(main)
+    elapsed = run_writers(durability, writers, seconds, writer)
     fsyncs = log.fsyncs - fsyncs_before
     latencies.sort()
     return {

@@ -405,6 +405,11 @@ class Plan:
     metadata: str
     user_agent: str
     timeout_s: float
+    persistent: bool = False
+    """Register persistent instances (``ephemeral=false``): no beats, the server checks them."""
+    target_port: int = 0
+    """With ``persistent``: instances are ``127.0.0.1:<target_port + k>``, k = index // services, so the
+    server's TCP checks reach ``instances / services`` local listeners (``bench/check_targets.py``)."""
     _service_q: list[str] = field(init=False, repr=False)
     _ns_q: str = field(init=False, repr=False)
     _cluster_q: str = field(init=False, repr=False)
@@ -421,7 +426,7 @@ class Plan:
                 "weight": "1.0",
                 "enable": "true",
                 "healthy": "true",
-                "ephemeral": "true",
+                "ephemeral": "false" if self.persistent else "true",
                 "metadata": self.metadata,
                 "app": "bench",
             }
@@ -433,13 +438,15 @@ class Plan:
     def grouped(self, index: int) -> str:
         return f"{self.group}@@{self.service(index)}"
 
-    @staticmethod
-    def ip(index: int) -> str:
+    def ip(self, index: int) -> str:
         """Loopback addresses: 127.1.0.0 onwards, one per instance (never contacted for ephemerals)."""
+        if self.target_port:
+            return "127.0.0.1"
         return f"127.{1 + (index >> 16)}.{(index >> 8) & 0xFF}.{index & 0xFF}"
 
-    @staticmethod
-    def instance_port(index: int) -> int:
+    def instance_port(self, index: int) -> int:
+        if self.target_port:
+            return self.target_port + index // self.services
         return 8000 + index % 1000
 
     def _query(self, index: int) -> str:
@@ -961,6 +968,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pipeline", type=int, default=1, help="requests per write (1: no pipelining)")
     parser.add_argument("--deregister", action="store_true", help="register mode: also time deregistrations")
     parser.add_argument("--no-register", action="store_true", help="list mode: instances already exist")
+    parser.add_argument(
+        "--persistent",
+        action="store_true",
+        help="list mode: register persistent instances (the server health-checks them)",
+    )
+    parser.add_argument(
+        "--target-port",
+        type=int,
+        default=0,
+        help="with --persistent: instances are 127.0.0.1:<this + index // services> (0: 127.x.y.z:8000+)",
+    )
     parser.add_argument("--namespace", default="public")
     parser.add_argument("--group", default="DEFAULT_GROUP")
     parser.add_argument("--cluster", default="DEFAULT")
@@ -996,6 +1014,8 @@ def build_run(args: argparse.Namespace) -> Run:
         metadata=json.dumps(metadata, separators=(",", ":")),
         user_agent=args.user_agent,
         timeout_s=args.timeout,
+        persistent=args.persistent,
+        target_port=args.target_port if args.persistent else 0,
     )
     return Run(plan=plan, stats={}, registered=bytearray(args.instances))
 

@@ -41,6 +41,30 @@ def _parser() -> argparse.ArgumentParser:
         help="push to the clientIP a subscriber names, as Nacos does, instead of the address its request"
         " came from (only behind a trusted proxy: anyone could aim pushes at any host)",
     )
+    auth = server.add_argument_group("authentication (docs/security.md)")
+    auth.add_argument(
+        "--auth-enabled",
+        dest="auth_enabled",
+        action="store_const",
+        const=True,
+        help="require a token (or username/password) on every call",
+    )
+    auth.add_argument(
+        "--token-secret-file", dest="token_secret_file", help="file with >= 32 random bytes signing tokens"
+    )
+    auth.add_argument(
+        "--admin-password-file",
+        dest="admin_password_file",
+        help="file with the password of the 'nacos' administrator, created on first start",
+    )
+    auth.add_argument("--token-ttl", dest="token_ttl_s", type=int, help="token lifetime in seconds (18000)")
+    auth.add_argument(
+        "--insecure-no-auth",
+        dest="insecure_no_auth",
+        action="store_const",
+        const=True,
+        help="allow a non-loopback --host without auth (only behind a firewall you trust)",
+    )
     cluster = server.add_argument_group("cluster mode (any member source makes this node a member)")
     cluster.add_argument("--members", help="members as host:port,host:port,... (this node included)")
     cluster.add_argument(
@@ -63,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         ("member-down-ms", "silence before a member is DOWN (default 9000)"),
         ("membership-settle-ms", "quiet time before membership counts as stable (default 10000)"),
         ("forward-timeout-ms", "wait for an owner before handling a write locally (default 2000)"),
+        ("distro-sync-delay-ms", "coalescing window of replication to each peer (default 100)"),
+        ("distro-anti-entropy-ms", "period of anti-entropy digest rounds (default 5000)"),
+        ("distro-fetch-pause-ms", "pause between fetches of 50 services in a repair (default 200)"),
+        ("distro-warmup-timeout-ms", "wait for a peer's snapshot before serving alone (default 10000)"),
     ):
         cluster.add_argument(f"--{name}", dest=name.replace("-", "_"), type=int, help=what)
     add_client_commands(commands)

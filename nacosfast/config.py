@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,10 @@ from typing import Any
 from nacosfast.cluster.auth import check_secret
 from nacosfast.cluster.member_list import check_address, parse_member_list
 from nacosfast.limits import (
+    DISTRO_ANTI_ENTROPY_PERIOD_MS,
+    DISTRO_FETCH_PAUSE_MS,
+    DISTRO_SYNC_DELAY_MS,
+    DISTRO_WARMUP_TIMEOUT_MS,
     FORWARD_TIMEOUT_MS,
     MEMBER_DOWN_AFTER_MS,
     MEMBER_REPORT_INTERVAL_MS,
@@ -20,6 +25,7 @@ from nacosfast.limits import (
     PUSH_GIVE_UP_MS,
     PUSH_REPEAT_MS,
     PUSH_RETRY_MS,
+    TOKEN_TTL_S,
 )
 
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
@@ -51,6 +57,16 @@ class Settings:
     fast_path: bool = True
     """Answer light beats and cached lists through the compiled request path (same answers, less CPU).
     Off: every request goes through the Python handlers."""
+    auth_enabled: bool = False
+    """Require a token (or username and password) on every API call (``docs/security.md``)."""
+    token_secret_file: str = ""
+    """File holding the HMAC key that signs tokens: at least 32 random bytes. Required with auth."""
+    admin_password_file: str = ""
+    """File holding the password of the ``nacos`` administrator, created on first start."""
+    token_ttl_s: int = TOKEN_TTL_S
+    """Lifetime of an access token in seconds (Nacos ``token.expire.seconds``)."""
+    insecure_no_auth: bool = False
+    """Serve on a non-loopback address without auth anyway (refused otherwise)."""
     push_to_client_ip: bool = False
     """Push to the ``clientIP`` a list request names (Nacos) instead of the address it came from.
     Only behind a trusted address-rewriting proxy: it lets anyone aim pushes at any host."""
@@ -70,6 +86,14 @@ class Settings:
     member_down_ms: int = MEMBER_DOWN_AFTER_MS
     membership_settle_ms: int = MEMBERSHIP_SETTLE_MS
     forward_timeout_ms: int = FORWARD_TIMEOUT_MS
+    distro_sync_delay_ms: int = DISTRO_SYNC_DELAY_MS
+    """Changes to one peer are coalesced this long (Nacos: 1000)."""
+    distro_anti_entropy_ms: int = DISTRO_ANTI_ENTROPY_PERIOD_MS
+    """Period of the anti-entropy digest rounds (Nacos verify: 5000)."""
+    distro_fetch_pause_ms: int = DISTRO_FETCH_PAUSE_MS
+    """Pause between two fetches of 50 services during a repair."""
+    distro_warmup_timeout_ms: int = DISTRO_WARMUP_TIMEOUT_MS
+    """A starting node waits this long for a peer's snapshot before it serves alone."""
 
     @property
     def cluster_mode(self) -> bool:
@@ -114,6 +138,10 @@ class Settings:
             )
         if self.membership_settle_ms < 0 or self.forward_timeout_ms < 1:
             raise ConfigError("membership_settle_ms must not be negative and forward_timeout_ms positive")
+        if min(self.distro_sync_delay_ms, self.distro_fetch_pause_ms, self.distro_warmup_timeout_ms) < 0:
+            raise ConfigError("distro_sync_delay_ms, distro_fetch_pause_ms and distro_warmup_timeout_ms >= 0")
+        if self.distro_anti_entropy_ms < 1:
+            raise ConfigError("distro_anti_entropy_ms must be positive")
 
     def validate(self) -> Settings:
         """Check ranges; raise ``ConfigError`` naming the bad setting."""
@@ -132,7 +160,28 @@ class Settings:
             raise ConfigError("push_give_up_ms must be at least 1")
         if self.cluster_mode:
             self._validate_cluster()
+        if self.token_ttl_s < 1:
+            raise ConfigError("token_ttl_s must be at least 1")
+        if self.auth_enabled and not self.token_secret_file:
+            raise ConfigError("auth_enabled needs token_secret_file (a file of at least 32 random bytes)")
+        if not self.auth_enabled and not self.insecure_no_auth and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing to serve on {self.host} without authentication: anyone who can reach it could "
+                "register, change and delete services. Enable auth (--auth-enabled --token-secret-file F "
+                "--admin-password-file P), bind to 127.0.0.1, or pass --insecure-no-auth if a firewall "
+                "or private network already keeps strangers out"
+            )
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (``localhost`` or 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def read_cluster_secret(path: str) -> bytes:

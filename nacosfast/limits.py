@@ -98,8 +98,9 @@ until earlier ones finish; 128 one-MiB bodies go through at once. Worst case wit
 
 # --- Storage (nacosfast.store.log, nacosfast.server.durability; docs/storage.md) ----------------------
 STORE_MAX_RECORD_BYTES: Final = 16 * 1024 * 1024
-"""Largest record (one object's durable state, e.g. a service with its persistent instance list: about
-50,000 instances). Larger appends are refused with ValueError; a frame claiming more is corrupt."""
+"""Largest record: one key's value (a persistent instance, a service's attributes, a namespace), far
+above what the metadata limits let one reach; a service's size is not capped by it. Larger values are
+refused (400), larger appends with ValueError; a frame claiming more is corrupt."""
 STORE_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
 """Records buffered and not yet durable (a stuck or full disk); past this appends answer 503 instead of
 growing memory without bound."""
@@ -112,6 +113,9 @@ STORE_SNAPSHOT_WRITE_CHUNK_BYTES: Final = 1024 * 1024
 STORE_RETRY_INTERVAL_MS: Final = 500
 """After a failed flush or snapshot (ENOSPC, EIO), the next attempt waits this long: no busy loop on a
 full disk, and a freed disk is noticed within half a second."""
+STORE_REFUSED_RANGES_KEPT: Final = 1024
+"""Ranges of refused record numbers remembered (one per failure episode), so that a late
+``wait_durable`` for a refused record still raises; waits come within a request's lifetime."""
 STORE_SHUTDOWN_FLUSH_TIMEOUT_MS: Final = 5_000
 """On shutdown, the last flush of pending records may take this long before it is abandoned."""
 
@@ -312,3 +316,125 @@ is in flight and go together in the next one, so batching adds no delay."""
 MAX_FORWARD_QUEUE: Final = 20_000
 """Forwarded requests waiting for one owner; beyond it a write is handled locally (as when the owner
 is unreachable) and a relayed beat is dropped (the client's next beat, 5 s later, goes again)."""
+
+# --- Distro replication, anti-entropy and warm-up (nacosfast.cluster.distro, nacosfast.server.distro_runner)
+DISTRO_SYNC_DELAY_MS: Final = 100
+"""Local changes to one peer are coalesced this long into one batch (Nacos waits 1,000 ms); a service
+changed several times within the window is sent once, in its latest state."""
+DISTRO_SYNC_BATCH_KEYS: Final = 1_000
+"""A batch is sent early once this many services wait for one peer (Nacos ``batchSyncKeyCount``)."""
+DISTRO_SYNC_BATCH_BYTES: Final = 4 * 1024 * 1024
+"""Encoded datum bytes (before zstd) in one batch; the rest waits for the next one. About 60,000
+instances; zstd-1 makes it ~10x smaller, under the peer request limit. A single larger service still
+goes alone."""
+DISTRO_RETRY_MIN_MS: Final = 100
+"""First pause after a failed send to a peer; doubled per failure up to ``DISTRO_RETRY_MAX_MS``."""
+DISTRO_RETRY_MAX_MS: Final = 5_000
+"""Longest pause between sends to a failing peer (Nacos retries every 5 s)."""
+DISTRO_MAX_BACKLOG_KEYS: Final = 20_000
+"""Services queued for one peer. A peer that falls this far behind gets its queue dropped and is
+repaired by anti-entropy instead (its next digest round), so a slow peer cannot grow memory."""
+DISTRO_ANTI_ENTROPY_PERIOD_MS: Final = 5_000
+"""Each node sends every peer the digest summary of the services it owns this often (Nacos verify: 5 s)."""
+DISTRO_DIGEST_BUCKETS: Final = 256
+"""Buckets of the digest summary: 256 x 8 bytes = 2 KiB per peer per round whatever the number of
+services; only the buckets that differ are listed key by key."""
+DISTRO_FETCH_BATCH_KEYS: Final = 50
+"""Services fetched from their owner per request during a repair (the seeds' batches of 50)."""
+DISTRO_FETCH_PAUSE_MS: Final = 200
+"""Pause between two fetch requests of one repair (the seeds' 200 ms), sparing the owner."""
+DISTRO_WARMUP_TIMEOUT_MS: Final = 10_000
+"""A starting node waits at most this long for a peer's snapshot before it starts alone (and merges a
+peer's snapshot as soon as one answers)."""
+DISTRO_WARMUP_RETRY_MS: Final = 500
+"""Pause between two rounds of snapshot requests to the peers while warming up."""
+DISTRO_SNAPSHOT_PAGE_KEYS: Final = 5_000
+"""Services in one snapshot page (``distro/snapshot`` is paged by key)."""
+DISTRO_SNAPSHOT_PAGE_BYTES: Final = 4 * 1024 * 1024
+"""Encoded datum bytes (before zstd) in one snapshot page; a single larger service is a page alone."""
+DISTRO_TOMBSTONE_MS: Final = 60_000
+"""The owner keeps listing a removed service (as an empty set) this long, so that every peer empties
+its copy before the key disappears; a copy that still holds instances of a key its owner does not list
+is sent to the owner, not deleted."""
+DISTRO_CALL_TIMEOUT_MS: Final = 5_000
+"""Longest a replication, digest, fetch or snapshot call may take before it counts as failed."""
+# --- Active health checks (nacosfast.naming.healthcheck, nacosfast.server.checker, wire.mysql; §8.4) --
+HEALTH_CHECK_FIRST_DELAY_MS: Final = 2_000
+"""A cluster's first check round comes this long plus ``rand(0, rand(0, tcpHealthParams.max))`` after
+its task appears (Nacos ``HealthCheckTask.initCheckRT``): the jitter spreads clusters apart."""
+HEALTH_CHECK_SCAN_MS: Final = 1_000
+"""How often the services changed since the last look are looked at for clusters holding persistent
+instances (a new persistent instance waits at most this plus the first delay for its first check). A
+whole-registry scan costs ~1 µs a service (100 ms for 100,000), so only changed services are looked at."""
+HEALTH_CHECK_MAX_IN_FLIGHT: Final = 512
+"""Checks running at once. Each holds one socket; 512 checks timing out at 500 ms still start ~1,000
+checks a second, and the descriptors stay far below the HTTP connection limit."""
+HEALTH_CHECK_MAX_RATE: Final = 2_500
+"""Checks started per second (token bucket). A TCP check to a loopback target costs ~100 µs of this
+process's CPU (the kernel does both ends of the handshake in the connecting process), so 10,000
+instances on Nacos's fastest TCP period (1 s) would take a whole core; at 2,500/s it is about a quarter
+of one. 10,000 instances are then each checked every ~4 s, and three consecutive results (a flip)
+come within ~16 s."""
+HEALTH_CHECK_RATE_BURST: Final = 100
+"""Checks that may start at once after a quiet spell (the bucket's depth): one poll never starts more."""
+TCP_CHECK_TIMEOUT_MS: Final = 500
+"""A TCP check must connect within this (Nacos ``TcpSuperSenseProcessor.CONNECT_TIMEOUT_MS``)."""
+HTTP_CHECK_TIMEOUT_MS: Final = 1_000
+"""Connect, send and read the status line within this (Nacos: 500 ms to connect plus 500 ms to read)."""
+HTTP_CHECK_MAX_STATUS_LINE_BYTES: Final = 1_024
+"""Bytes read while looking for the status line of an HTTP check's answer; more is a failure."""
+HTTP_CHECK_MAX_TARGET_BYTES: Final = 4_096
+"""An HTTP check's request path and headers together (they come from the cluster's checker JSON)."""
+MYSQL_CHECK_TIMEOUT_MS: Final = 1_500
+"""Connect, log in and run the command within this (Nacos: 500 ms connect and socket timeouts, 1 s
+query timeout)."""
+MYSQL_CHECK_MAX_PACKET_BYTES: Final = 1024 * 1024
+"""Largest MySQL packet a check accepts (a handshake or one row of the answer); more is a failure."""
+MYSQL_CHECK_MAX_ROWS: Final = 10_000
+"""Rows of a check command's answer read before the check gives up on it (a failure)."""
+HEALTH_CHECK_TICK_MS: Final = 10
+"""The check task polls the planner at most this often: checks start in batches of about
+``HEALTH_CHECK_MAX_RATE`` x tick (25), each batch a few ms of work between HTTP answers."""
+HEALTH_CHECK_ERROR_BACKOFF_MS: Final = 1_000
+"""Pause of the check task after an unexpected error in the planner, so a bug cannot spin a core."""
+# --- Authentication and authorization (nacosfast.auth, nacosfast.server.auth; docs/security.md) ------
+TOKEN_TTL_S: Final = 18_000
+"""Lifetime of an access token, in seconds (Nacos ``token.expire.seconds``; clients log in again at
+90 % of it)."""
+MIN_TOKEN_SECRET_BYTES: Final = 32
+"""Shortest HMAC key accepted in ``--token-secret-file``: 256 bits, the HS256 output size (RFC 7518
+§3.2 requires a key of at least the hash size)."""
+MAX_TOKEN_BYTES: Final = 4_096
+"""Longest token looked at; a Nacos token is ~150 bytes. Longer ones are refused before any work."""
+TOKEN_CACHE_ENTRIES: Final = 4_096
+"""Verified tokens remembered per node (token → user, expiry): a light beat with a known token costs
+a dict lookup instead of an HMAC and two JSON parses. Oldest entries go first."""
+BCRYPT_ROUNDS: Final = 10
+"""bcrypt cost (2**10 rounds, Nacos's Spring ``BCryptPasswordEncoder`` default): ~100-200 ms per hash
+on this machine's cores, which is what makes an offline guess expensive."""
+MAX_PASSWORD_BYTES: Final = 72
+"""bcrypt reads at most 72 bytes of a password; a longer one is refused rather than silently cut."""
+MIN_PASSWORD_CHARS: Final = 8
+"""Shortest password accepted for a new user or a password change (NIST SP 800-63B minimum)."""
+MAX_USERNAME_LENGTH: Final = 64
+"""Longest user or role name (Nacos ``users.username`` and ``roles.role`` are VARCHAR(50))."""
+MAX_RESOURCE_LENGTH: Final = 512
+"""Longest permission resource (``namespace:group:naming/service`` with every part at its maximum)."""
+MAX_USERS: Final = 10_000
+"""Users, role bindings and permissions each: all of them live in memory and in every snapshot."""
+CREDENTIAL_CACHE_ENTRIES: Final = 1_024
+"""Checked (user, password) pairs remembered per node, keyed by an HMAC of the password: Node's
+client sends its password on every request, and only the first costs a bcrypt check."""
+MAX_PENDING_PASSWORD_JOBS: Final = 64
+"""bcrypt checks and hashes waiting for a worker thread; more is 503 (a login flood cannot queue
+unbounded CPU work)."""
+PASSWORD_WORKER_THREADS: Final = 2
+"""Worker threads running bcrypt at once (bcrypt releases the GIL): at most this many cores go to
+password checks, whatever arrives."""
+LOGIN_FAILURE_BURST: Final = 10
+"""Failed logins one source address may make in a row before it is slowed down."""
+LOGIN_FAILURE_REFILL_MS: Final = 6_000
+"""After the burst, one more attempt per this period (10 a minute): a brute force of a 1e6-word list
+takes 115 days per source address."""
+LOGIN_SOURCES_TRACKED: Final = 10_000
+"""Source addresses whose failed logins are counted; the least recently failing is forgotten first."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +21,7 @@ import trio
 from nacosfast.cluster.members import MemberTable, service_key
 from nacosfast.config import Settings
 from nacosfast.server.main import RunningServer, serve
-from tests.server_process import free_port
+from tests.server_process import ServerProcess, free_port
 
 LOOPBACK: Final = "127.0.0.1"
 SECRET: Final = b"s" * 16 + b"0123456789abcdef0123456789abcdef"
@@ -31,8 +31,10 @@ FAST_TIMINGS: Final = {
     "member_down_ms": 600,
     "membership_settle_ms": 1_000,
     "forward_timeout_ms": 1_000,
+    "distro_anti_entropy_ms": 500,
+    "distro_warmup_timeout_ms": 2_000,
 }
-"""Cluster timings scaled down ~20x so membership changes happen within a second."""
+"""Cluster timings scaled down ~10-20x so membership changes happen within a second."""
 WAIT_STEP_S: Final = 0.02
 WAIT_LIMIT_S: Final = 10.0
 
@@ -117,6 +119,11 @@ class InProcessNode:
         assert self.running.cluster is not None
         return self.running.cluster.members
 
+    @property
+    def ready(self) -> bool:
+        """Warmed up: it loaded its peers' data (or started alone) and serves clients."""
+        return self.running is not None and self.running.state.ready
+
     def member_state(self, address: str) -> str | None:
         member = self.members.get(address)
         return member.state if member is not None else None
@@ -180,7 +187,28 @@ async def running_cluster(
         await wait_for(
             lambda: all(node.members.healthy_addresses() == everyone for node in nodes), "all members UP"
         )
+        await wait_for(lambda: all(node.ready for node in nodes), "every node warmed up (distro ready)")
         try:
             yield nodes
         finally:
             nursery.cancel_scope.cancel()
+
+
+@contextlib.contextmanager
+def process_cluster(tmp_path: Path, count: int, options: Sequence[str]) -> Iterator[list[ServerProcess]]:
+    """``count`` real ``nacosfast server`` processes listing each other (plus ``options``), each
+    answering ``operator/metrics``; all stopped on exit."""
+    secret = write_secret(tmp_path)
+    ports = [free_port() for _ in range(count)]
+    members = ",".join(f"{LOOPBACK}:{port}" for port in ports)
+    args = ["--members", members, "--cluster-secret-file", str(secret), *options]
+    servers = [ServerProcess(tmp_path / f"node{port}", port=port, extra_args=args) for port in ports]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()

@@ -3,8 +3,8 @@
 ``python -m tests.kill9_writer DATA_DIR SNAPSHOT_RECORDS MAX_RECORDS`` opens the log, replays it, then
 appends records from several concurrent writers through ``Durability`` and prints ``<seq> <payload>``
 for each one only after ``wait_durable`` returned (that line is the acknowledgement). Its state for
-snapshots is the list of every payload in seq order, so a replay must yield payload ``seq`` at index
-``seq - 1``. It stops by itself after MAX_RECORDS records; the test kills it long before.
+snapshots is the list of every durable payload in seq order, so a replay must yield payload ``seq`` at
+index ``seq - 1``. It stops by itself after MAX_RECORDS records; the test kills it long before.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ async def main(data_dir: str, snapshot_records: int, max_records: int) -> None:
     state = list(log.replay())
     if len(state) != log.last_seq:
         raise SystemExit(f"replayed {len(state)} records, but the log ends at {log.last_seq}")
-    durability = Durability(log, snapshot_source=lambda: list(state), snapshot_log_records=snapshot_records)
+    durability = Durability(
+        log, snapshot_source=lambda: state[: durability.durable_seq], snapshot_log_records=snapshot_records
+    )
     start = len(state)
 
     async def writer(number: int) -> None:

@@ -137,6 +137,32 @@ def member_json(ip: str, port: int, raft_port: str) -> dict[str, Any]:
     }
 
 
+def make_request(
+    method: str,
+    path: str,
+    params: dict[str, Any] | None = None,
+    *,
+    form: dict[str, Any] | None = None,
+    body: bytes = b"",
+    user_agent: str = JAVA_UA,
+    headers: dict[bytes, bytes] | None = None,
+    remote: tuple[str, int] = ("127.0.0.1", 0),
+) -> Request:
+    """A request as the HTTP layer hands it over: ``params`` in the query, ``form`` as the body."""
+    all_headers = {b"user-agent": user_agent.encode(), **(headers or {})}
+    if form is not None:
+        body = urlencode(form).encode()
+        all_headers[b"content-type"] = FORM_CONTENT_TYPE
+    return Request(
+        method=method,
+        path=path if path.startswith("/nacos") else "/nacos" + path,
+        query=urlencode(params or {}).encode(),
+        headers=all_headers,
+        body=body,
+        remote=remote,
+    )
+
+
 def call(
     app: NamingApp,
     method: str,
@@ -153,18 +179,7 @@ def call(
 ) -> Response:
     """Send one request through the application, as the HTTP layer would (from ``remote``;
     ``forwarded``: as a verified peer's forwarded request arrives)."""
-    headers = {b"user-agent": user_agent.encode()}
-    if form is not None:
-        body = urlencode(form).encode()
-        headers[b"content-type"] = FORM_CONTENT_TYPE
-    request = Request(
-        method=method,
-        path=path if path.startswith("/nacos") else "/nacos" + path,
-        query=urlencode(params or {}).encode(),
-        headers=headers,
-        body=body,
-        remote=remote,
-    )
+    request = make_request(method, path, params, form=form, body=body, user_agent=user_agent, remote=remote)
     wall = WALL_EPOCH_MS + now_ms if wall_ms is None else wall_ms
     return app.handle(request, now_ms, wall, forwarded=forwarded)
 

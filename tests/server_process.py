@@ -1,6 +1,6 @@
 """Run a real ``nacosfast server`` subprocess on a free loopback port, for end-to-end tests.
 
-``running_server(data_dir)`` starts the server, waits until ``GET /nacos/v1/ns/operator/metrics``
+``running_server(data_dir)`` starts the server, waits until ``GET /nacos/v1/console/health/liveness``
 answers, yields a :class:`ServerProcess` and always stops the process. The server's stderr goes to a
 file so that a failure message can quote its tail, and a chatty server can never block on a full pipe.
 """
@@ -24,7 +24,8 @@ from typing import Any, Final
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[1]
 LOOPBACK: Final = "127.0.0.1"
-METRICS_PATH: Final = "/nacos/v1/ns/operator/metrics"
+READY_PATH: Final = "/nacos/v1/console/health/liveness"
+"""Answers without credentials, also when auth is enabled."""
 
 START_TIMEOUT_S: Final = 30.0
 """How long a server may take to answer its first metrics request (a cold import of the core)."""
@@ -170,9 +171,9 @@ class ServerProcess:
         )
 
     def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
-        """Block until the metrics endpoint answers 200; raise ``ServerError`` if it dies or times out."""
+        """Block until the liveness endpoint answers 200; raise ``ServerError`` if it dies or times out."""
         deadline = time.monotonic() + timeout_s
-        url = self.base_url + METRICS_PATH
+        url = self.base_url + READY_PATH
         while True:
             if not self.running():
                 raise self._failure("server exited before it served")
@@ -185,7 +186,7 @@ class ServerProcess:
             except (OSError, urllib.error.URLError):
                 pass
             if time.monotonic() >= deadline:
-                raise self._failure(f"server did not answer {METRICS_PATH} within {timeout_s} s")
+                raise self._failure(f"server did not answer {READY_PATH} within {timeout_s} s")
             time.sleep(READY_POLL_S)
 
     def owns_listener(self) -> bool:

@@ -16,9 +16,10 @@ import pytest
 from nacos import NacosClient
 
 from nacosfast.cluster.members import MemberTable, service_key
-from tests.cluster_helpers import write_secret
+from tests.cluster_helpers import process_cluster
 from tests.server_process import REPO_ROOT, ServerProcess, free_port
 from tests.test_realclient_python import stop_client_threads
+from tests.test_server_metrics import requests_of, scrape
 
 WAIT_LIMIT_S = 20.0
 TIMINGS = [
@@ -51,20 +52,8 @@ def states(server: ServerProcess) -> dict[str, str]:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[ServerProcess]]:
-    secret = write_secret(tmp_path)
-    ports = [free_port() for _ in range(3)]
-    members = ",".join(f"127.0.0.1:{port}" for port in ports)
-    args = ["--members", members, "--cluster-secret-file", str(secret), *TIMINGS]
-    servers = [ServerProcess(tmp_path / f"node{port}", port=port, extra_args=args) for port in ports]
-    try:
-        for server in servers:
-            server.start()
-        for server in servers:
-            server.wait_ready()
+    with process_cluster(tmp_path, 3, TIMINGS) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def owned_name(addresses: list[str], owner: str) -> str:
@@ -182,3 +171,22 @@ def test_cluster_mode_refuses_to_start_without_a_good_secret(
     result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, timeout=60, check=False)
     assert result.returncode == 2
     assert message in result.stderr.decode()
+
+
+def test_cluster_figures_move_with_forwarding(cluster: list[ServerProcess]) -> None:
+    a, b, _ = cluster
+    everyone = sorted(server.address for server in cluster)
+    wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP")
+    before = scrape(b)
+    assert before["nacosfast_cluster_members", (("state", "UP"),)] == 3
+    assert before["nacosfast_cluster_members", (("state", "DOWN"),)] == 0
+    sent, received = "nacosfast_cluster_reports_sent_total", "nacosfast_cluster_reports_received_total"
+    wait_until(lambda: min(scrape(b)[sent, ()], scrape(b)[received, ()]) > 0, "reports counted")
+    name = owned_name(everyone, a.address)
+    instance = {"serviceName": name, "ip": "10.0.0.7", "port": 9000}
+    assert b.request("POST", "/nacos/v1/ns/instance", instance) == (200, b"ok")
+    after = scrape(b)
+    forwarded = "nacosfast_cluster_forwarding_total", (("kind", "requests"),)
+    assert after[forwarded] - before.get(forwarded, 0) == 1
+    assert requests_of(after, "instance", "forwarded") - requests_of(before, "instance", "forwarded") == 1
+    assert requests_of(scrape(a), "instance", "2xx") == 0  # the owner's answer came over the peer call

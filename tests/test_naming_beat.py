@@ -221,13 +221,14 @@ def test_beat_for_persistent_instance_answers_ok_and_does_nothing(
     app: NamingApp, naming_state: NamingState, journal: MemoryJournal
 ) -> None:
     register(app, ephemeral="false")
+    journaled = len(journal.payloads)
     naming_state.registry.set_healthy("public", SERVICE, KEY, False, False)
     before = fingerprint(naming_state)
     assert _light(app).body == OK_REPLY
     assert _full(app, {"ip": "10.0.0.1", "port": 8080}).body == OK_REPLY
     assert fingerprint(naming_state) == before
     assert len(naming_state.beats) == 0
-    assert len(journal.payloads) == 1
+    assert len(journal.payloads) == journaled
 
 
 def test_beat_full_with_ephemeral_false_registers_persistent(
@@ -235,7 +236,7 @@ def test_beat_full_with_ephemeral_false_registers_persistent(
 ) -> None:
     response = _full(app, {"ip": "10.0.0.1", "port": 8080, "ephemeral": False})
     assert response.body == OK_REPLY
-    assert response.durable_seq == len(journal.payloads) == 1
+    assert response.durable_seq == len(journal.payloads) == 2  # the service's attributes, the instance
     assert [h["ephemeral"] for h in hosts(app)] == [False]
 
 

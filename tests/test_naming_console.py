@@ -162,7 +162,7 @@ def test_console_namespace_delete_keeps_its_services(app: NamingApp, journal: Me
     response = call(app, "DELETE", NAMESPACES, {"namespaceId": "dev"})
     assert (response.status, response.body) == (200, b"true")
     assert response.durable_seq == len(journal.payloads)
-    assert json.loads(journal.payloads[-1]) == {"t": "namespace", "id": "dev", "deleted": True, "v": 1}
+    assert json.loads(journal.payloads[-1]) == {"t": "namespace", "id": "dev", "deleted": True, "v": 2}
     assert listed(app) == [PUBLIC]
     assert app.state.registry.get("dev", "DEFAULT_GROUP@@a") is not None
     fresh = NamingState(push=RecordingPush(), journal=MemoryJournal())

@@ -95,7 +95,7 @@ def test_health_update_of_a_persistent_instance_is_durable(app: NamingApp, journ
     assert response.status == 200
     assert response.durable_seq == len(journal.payloads)
     record = json.loads(journal.payloads[-1])
-    assert record["instances"][0]["healthy"] is False
+    assert (record["t"], record["value"]["ip"], record["value"]["healthy"]) == ("instance", "10.0.0.1", False)
 
 
 def test_health_update_prefers_the_persistent_instance(app: NamingApp) -> None:

@@ -256,10 +256,16 @@ def test_register_persistent_waits_for_journal_and_persists_meta(
     app: NamingApp, naming_state: NamingState, journal: MemoryJournal
 ) -> None:
     response = register(app, ephemeral="false")
-    assert response.durable_seq == len(journal.payloads) == 1
-    record = json.loads(journal.payloads[0])
-    assert (record["ns"], record["name"], record["meta"]["persisted"]) == ("public", SERVICE, True)
-    assert [item["ip"] for item in record["instances"]] == ["10.0.0.1"]
+    assert response.durable_seq == len(journal.payloads) == 2
+    meta, instance = (json.loads(payload) for payload in journal.payloads)
+    assert (meta["t"], meta["ns"], meta["name"], meta["meta"]["persisted"]) == (
+        "service",
+        "public",
+        SERVICE,
+        True,
+    )
+    assert (instance["t"], instance["ns"], instance["name"]) == ("instance", "public", SERVICE)
+    assert instance["value"]["ip"] == "10.0.0.1"
     service = naming_state.registry.get("public", SERVICE)
     assert service is not None
     assert isinstance(service.meta, ServiceMeta)
@@ -322,8 +328,17 @@ def test_deregister_uses_cluster_and_legacy_cluster(app: NamingApp) -> None:
 def test_deregister_persistent_is_journaled(app: NamingApp, journal: MemoryJournal) -> None:
     register(app, ephemeral="false")
     response = deregister(app, ephemeral="false")
-    assert response.durable_seq == len(journal.payloads) == 2
-    assert json.loads(journal.payloads[1])["instances"] == []
+    assert response.durable_seq == len(journal.payloads) == 3
+    assert json.loads(journal.payloads[2]) == {
+        "t": "instance",
+        "ns": "public",
+        "name": SERVICE,
+        "ip": "10.0.0.1",
+        "port": 8080,
+        "cluster": "DEFAULT",
+        "deleted": True,
+        "v": 2,
+    }
 
 
 # --- update (PUT) and patch ------------------------------------------------------------------------
@@ -386,8 +401,8 @@ def test_update_persistent_is_journaled(app: NamingApp, journal: MemoryJournal) 
     register(app, ephemeral="false")
     params = {"serviceName": SERVICE, "ip": "10.0.0.1", "port": 8080, "ephemeral": "false", "weight": 7}
     response = call(app, "PUT", INSTANCE_PATH, params)
-    assert response.durable_seq == 2
-    assert json.loads(journal.payloads[-1])["instances"][0]["weight"] == 7.0
+    assert response.durable_seq == len(journal.payloads) == 3
+    assert json.loads(journal.payloads[-1])["value"]["weight"] == 7.0
 
 
 def test_patch_changes_only_given_fields(app: NamingApp, naming_state: NamingState) -> None:

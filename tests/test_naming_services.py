@@ -218,8 +218,12 @@ def test_service_update_marks_an_ephemeral_only_service_persisted(
     assert journal.payloads == []
     call(app, "PUT", SERVICE, {"serviceName": "orders", "protectThreshold": "0.3", "metadata": "k=v"})
     record = json.loads(journal.payloads[-1])
-    assert record["meta"]["persisted"] is True
-    assert record["instances"] == []
+    assert (record["t"], record["name"], record["meta"]["persisted"]) == (
+        "service",
+        "DEFAULT_GROUP@@orders",
+        True,
+    )
+    assert "instances" not in record
 
 
 # --- GET /service ---------------------------------------------------------------------------------------

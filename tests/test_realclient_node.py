@@ -90,6 +90,12 @@ class NodeClient:
             if event["event"] in {"error", "fatal", "exit", "failed"}:
                 raise AssertionError(f"node client: {event}; seen: {self.log[-10:]}")
 
+    def send(self, command: dict[str, Any]) -> None:
+        """One command line to the client (``register``, ``deregister``, ``close``)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command).encode() + b"\n")
+        self.process.stdin.flush()
+
     def close(self) -> None:
         if self.process.poll() is None:
             assert self.process.stdin is not None

@@ -62,9 +62,14 @@ async def test_cluster_write_on_a_non_owner_reaches_the_owner(tmp_path: Path) ->
         assert (status, body) == (200, b"ok")
         listed = await get_json(a.port, LIST, {"serviceName": name})
         assert [host["ip"] for host in listed["hosts"]] == ["10.0.0.1"]
-        # b forwarded it; it did not keep a copy of its own (replication is Distro's job).
-        assert (await get_json(b.port, LIST, {"serviceName": name}))["hosts"] == []
-        # A light beat on b for an instance b does not know goes to the owner, which knows it.
+
+        # b forwarded it; its own copy comes from the owner by Distro replication.
+        async def b_lists_it() -> bool:
+            hosts = (await get_json(b.port, LIST, {"serviceName": name}))["hosts"]
+            return [host["ip"] for host in hosts] == ["10.0.0.1"]
+
+        await wait_for(b_lists_it, "the instance replicated to b")
+        # A light beat on b is answered there and relayed to the owner.
         status, body = await http(b.port, "PUT", BEAT, instance)
         assert status == 200
         assert json.loads(body)["code"] == 10200

@@ -154,19 +154,24 @@ async def test_wait_durable_raises_unavailable_when_the_disk_is_full(
             await durability.wait_durable(seq)
         assert info.value.status == 503
         assert durability.failing
-        assert durability.durable_seq == first
+        assert durability.refused(seq) == "No space left on device"
+        assert durability.refused(first) is None
         later = durability.append(b"also while full")  # waits for a retry, which fails too
         with trio.fail_after(WAIT_S), pytest.raises(Unavailable, match="No space"):
             await durability.wait_durable(later)
         assert durability.counters()["failedFlushes"] >= 2
 
-        monkeypatch.undo()  # space is freed: the retry writes the kept records
+        assert durability.counters()["refusedRecords"] == 2
+        assert log.pending_records == 0  # refused records are discarded, not kept for a retry
+        monkeypatch.undo()  # space is freed: the next write goes through
         last = durability.append(b"after")
         with trio.fail_after(WAIT_S):
             await durability.wait_durable(last)
         assert durability.counters()["failing"] is False
+        with pytest.raises(Unavailable, match="No space"):  # a refused record stays refused
+            await durability.wait_durable(seq)
         nursery.cancel_scope.cancel()
-    assert reopen(log) == [b"before", b"while full", b"also while full", b"after"]
+    assert reopen(log) == [b"before", b"after"]
 
 
 async def test_log_stays_replayable_when_the_disk_stays_full(
@@ -182,7 +187,7 @@ async def test_log_stays_replayable_when_the_disk_stays_full(
         with trio.fail_after(WAIT_S), pytest.raises(Unavailable, match="Input/output error"):
             await durability.wait_durable(seq)
         nursery.cancel_scope.cancel()
-    with pytest.raises(Unavailable, match="shut down"):
+    with pytest.raises(Unavailable, match="Input/output error"):  # refused: it never will be durable
         await durability.wait_durable(seq)
     monkeypatch.undo()
     assert reopen(log) == [b"kept"]
@@ -222,7 +227,7 @@ async def test_waiters_fail_when_shutdown_cannot_flush(
         await trio.testing.wait_all_tasks_blocked()
         nursery.cancel_scope.cancel()  # the shutdown flush fails as well
     assert results == ["storage failure: No space left on device"] * 2
-    with pytest.raises(Unavailable, match="shut down before the record was written"):
+    with pytest.raises(Unavailable, match="No space left"):  # refused by the shutdown flush
         await durability.wait_durable(second)
     monkeypatch.undo()
     assert reopen(log) == []
@@ -264,7 +269,7 @@ async def test_append_refuses_when_too_much_is_pending(log: AppendLog) -> None:
     durability.append(b"x" * 500)
     with pytest.raises(Unavailable, match="waiting for the disk"):
         durability.append(b"x" * 500)
-    assert log.last_seq == 1
+    assert durability.counters()["lastSeq"] == durability.pending_records == 1
 
 
 async def test_wait_durable_rejects_a_seq_never_appended(log: AppendLog) -> None:
@@ -285,7 +290,9 @@ async def test_run_twice_is_refused(log: AppendLog) -> None:
 
 async def test_snapshot_when_the_log_passes_its_record_count(log: AppendLog) -> None:
     state: list[bytes] = []
-    durability = Durability(log, snapshot_log_records=50, snapshot_source=lambda: list(state))
+    durability = Durability(
+        log, snapshot_log_records=50, snapshot_source=lambda: state[: durability.durable_seq]
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(durability.run)
         for batch in range(1, 6):
@@ -317,7 +324,9 @@ async def test_flushing_goes_on_while_a_snapshot_is_written(
         real_rename(source, target)
 
     monkeypatch.setattr(os, "rename", held_rename)
-    durability = Durability(log, snapshot_log_records=50, snapshot_source=lambda: list(state))
+    durability = Durability(
+        log, snapshot_log_records=50, snapshot_source=lambda: state[: durability.durable_seq]
+    )
 
     def add(count: int) -> int:
         seq = 0
@@ -366,7 +375,7 @@ async def test_failed_snapshot_is_retried_and_the_server_keeps_going(log: Append
         attempts += 1
         if attempts == 1:
             raise RuntimeError("state not ready")
-        return list(state)
+        return state[: durability.durable_seq]  # the durable state: a record may be pending now
 
     durability = Durability(log, snapshot_source=source, snapshot_log_records=5, retry_interval_ms=10)
     async with trio.open_nursery() as nursery:

@@ -642,7 +642,33 @@ async def test_serve_http_waits_once_for_a_batch_of_durable_answers() -> None:
             for seq, (stream, reader) in enumerate(connections, 1):
                 assert (await reader.answer()).body == b"/%d" % seq
                 await stream.aclose()
-            assert waited == [1, 3]
+            assert waited == [1, 3, 2]  # 3 decides the batch; 2 is then only checked
+
+
+async def test_serve_http_a_refused_write_fails_only_its_own_answer_in_a_batch() -> None:
+    release = trio.Event()
+    entered = trio.Event()
+
+    async def wait_durable(seq: int) -> None:
+        entered.set()
+        await release.wait()
+        if seq == 2:  # refused by the disk and undone, while 3 (a later round) became durable
+            raise OSError(28, "No space left on device")
+
+    with trio.fail_after(10):
+        async with socket_server(durable_handler, wait_durable) as (port, _):
+            connections = [await connect(port) for _ in range(3)]
+            await connections[0][0].send_all(b"POST /1 HTTP/1.1\r\n\r\n")
+            await entered.wait()
+            for seq, (stream, _) in zip((2, 3), connections[1:], strict=True):
+                await stream.send_all(b"POST /%d HTTP/1.1\r\n\r\n" % seq)
+            await trio.sleep(0.1)  # both parked behind the first wait
+            release.set()
+            statuses = []
+            for stream, reader in connections:
+                statuses.append((await reader.answer()).status)
+                await stream.aclose()
+            assert statuses == [200, 503, 200]
 
 
 async def test_serve_http_durable_failure_answers_503_and_goes_on() -> None:

@@ -468,10 +468,8 @@ def half_then_enospc(real: Callable[[int, bytes, int], int]) -> Callable[[int, b
     return pwrite
 
 
-@pytest.mark.parametrize("failure", ["partial-write", "fsync"])
-def test_failed_flush_cuts_back_keeps_records_and_retries(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: str
-) -> None:
+def failed_flush_of_two(data_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: str) -> AppendLog:
+    """A log holding ``before`` whose flush of ``one`` and ``two`` failed (and was cut back)."""
     log = AppendLog.open(data_dir)
     log.append(b"before")
     log.flush()
@@ -486,6 +484,14 @@ def test_failed_flush_cuts_back_keeps_records_and_retries(
     with pytest.raises(OSError, match=r"No space|Input/output"):
         log.flush()
     assert segment.stat().st_size == good_size
+    return log
+
+
+@pytest.mark.parametrize("failure", ["partial-write", "fsync"])
+def test_failed_flush_cuts_back_keeps_records_and_retries(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    log = failed_flush_of_two(data_dir, monkeypatch, failure)
     assert log.durable_seq == 1
     assert log.failed_through == 3
     assert log.pending_records == 2
@@ -498,6 +504,43 @@ def test_failed_flush_cuts_back_keeps_records_and_retries(
     assert log.pending_records == 0
     log.close()
     assert replayed(data_dir) == [b"before", b"one", b"two", b"three"]
+
+
+@pytest.mark.parametrize("failure", ["partial-write", "fsync"])
+def test_discard_after_a_failed_flush_drops_the_records_and_reuses_their_seqs(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    log = failed_flush_of_two(data_dir, monkeypatch, failure)
+    (segment,) = segments(data_dir)
+    size = segment.stat().st_size
+    assert log.discard() == 2
+    assert (log.last_seq, log.durable_seq, log.pending_records, log.pending_bytes) == (1, 1, 0, 0)
+    assert segment.stat().st_size == size
+    monkeypatch.undo()
+    assert log.append(b"after") == 2
+    assert log.flush() == 2
+    log.close()
+    assert replayed(data_dir) == [b"before", b"after"]
+
+
+def test_discard_keeps_the_records_when_the_failed_write_cannot_be_cut_back(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AppendLog.open(data_dir)
+    log.append(b"a")
+    log.flush()
+    log.append(b"b")
+    monkeypatch.setattr(os, "pwrite", half_then_enospc(os.pwrite))
+    monkeypatch.setattr(os, "ftruncate", raise_oserror(errno.EIO))
+    with pytest.raises(OSError, match="No space"):
+        log.flush()
+    with pytest.raises(OSError, match="Input/output"):
+        log.discard()
+    assert log.pending_records == 1  # written again by the next flush, which cuts back first
+    monkeypatch.undo()
+    assert log.flush() == 2
+    log.close()
+    assert replayed(data_dir) == [b"a", b"b"]
 
 
 def test_log_left_by_a_failing_disk_replays(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

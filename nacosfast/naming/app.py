@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from nacosfast.errors import NacosError
 from nacosfast.limits import MAX_LOGGED_QUERY_CHARS
@@ -14,12 +14,17 @@ from nacosfast.naming.routing import route
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.message import APPLICATION_JSON, REASON_PHRASES, Request, Response
 
+if TYPE_CHECKING:
+    from nacosfast.auth.gate import AuthGate
+
 log = logging.getLogger("nacosfast.naming")
 
 CONTEXT_PATH: Final = "/nacos"
 NAMING_PREFIX: Final = "/v1/ns/"
 OPERATOR_ALIAS: Final = ("/v1/ns/ops/", "/v1/ns/operator/")
 SWITCHES_PATH: Final = "/v1/ns/operator/switches"
+STARTING: Final = "STARTING"
+"""The server status of a node that is still loading its peers' data."""
 MIN_LIMITED_STATUS: Final = 200
 MAX_LIMITED_STATUS: Final = 599
 """``limitedUrlMap`` codes that are answered; others (1xx, beyond 599) are not valid final statuses."""
@@ -67,6 +72,14 @@ def traffic_revise(state: NamingState, request: Request, path: str, route_path: 
     return Response(status=503, body=f"server is {status}now, please try again later!".encode())
 
 
+def warming_up() -> Response:
+    """The answer of a cluster node that is still loading its peers' data (``state.ready`` false) to
+    every naming request but the operator's (``operator/metrics`` shows the readiness): 503 with
+    Nacos's text for a server in state ``STARTING``, so clients try another server. Requests forwarded
+    by peers get it too: the node must not take writes before it holds what it owns."""
+    return Response(status=503, body=f"server is {STARTING}now, please try again later!".encode())
+
+
 def collect_routes() -> Routes:
     """Every endpoint module's routes, merged (imported here so modules stay independent)."""
     from nacosfast.naming import catalog, console, health, instances, operator, services
@@ -87,26 +100,37 @@ class NamingApp:
     refuses); any other exception is a bug, logged with the request line and answered 500.
     """
 
-    def __init__(self, state: NamingState, routes: Routes | None = None) -> None:
+    def __init__(
+        self, state: NamingState, routes: Routes | None = None, auth: AuthGate | None = None
+    ) -> None:
         self.state = state
         self.routes = collect_routes() if routes is None else routes
+        self.auth = auth
+        """Consulted before every handler (``nacosfast.auth.gate``); with auth on, adds ``/v1/auth/*``."""
+        if auth is not None and auth.enabled:
+            from nacosfast.auth.endpoints import auth_routes
+
+            self.routes = {**self.routes, **auth_routes(auth)}
 
     def handle(self, request: Request, now_ms: int, wall_ms: int, *, forwarded: bool = False) -> Response:
         """Answer one request.
 
         ``forwarded``: the request was forwarded by an authenticated peer. It is handled here whoever
         owns its service (never forwarded again) and passes the server-status gate, as Nacos's
-        peer requests do.
+        peer requests do, and the auth gate (the forwarding node authenticated the caller).
         """
         path = request.path
         route_path = path[len(CONTEXT_PATH) :] if path.startswith(CONTEXT_PATH + "/") else None
         if route_path is not None and route_path.startswith(OPERATOR_ALIAS[0]):
             route_path = OPERATOR_ALIAS[1] + route_path[len(OPERATOR_ALIAS[0]) :]
-        if route_path and route_path.startswith(NAMING_PREFIX) and not forwarded:
-            revised = traffic_revise(self.state, request, path, route_path)
+        if route_path and route_path.startswith(NAMING_PREFIX):
+            if not self.state.ready and not route_path.startswith(OPERATOR_ALIAS[1]):
+                return warming_up()
+            revised = None if forwarded else traffic_revise(self.state, request, path, route_path)
             if revised is not None:
                 return revised
-        handler = self.routes.get((request.method, route_path)) if route_path else None
+        key = (request.method, route_path or "")
+        handler = self.routes.get(key) if route_path else None
         # Spring MVC answers HEAD with the GET handler; under /v1/ns/ Nacos's DistroFilter knows no HEAD
         # route and answers 501. The HTTP layer leaves the body out of a HEAD answer.
         if (
@@ -115,13 +139,18 @@ class NamingApp:
             and request.method == "HEAD"
             and not route_path.startswith(NAMING_PREFIX)
         ):
-            handler = self.routes.get(("GET", route_path))
+            key = ("GET", route_path)
+            handler = self.routes.get(key)
         if handler is None:
             if route_path and route_path.startswith(NAMING_PREFIX):
                 return spring_error(501, f"no such api:{request.method}:{path}", path, wall_ms)
             return spring_error(404, "No message available", path, wall_ms)
         try:
             ctx = Context(self.state, request, now_ms, wall_ms)
+            if self.auth is not None and not forwarded:  # a forwarding peer checked the caller
+                refused = self.auth.authorize(ctx, key)
+                if refused is not None:
+                    return refused
             if self.state.members is not None and not forwarded and route_path:
                 routed = route(ctx, (request.method, route_path))
                 if routed is not None:

@@ -14,7 +14,7 @@ from nacosfast._core.registry import Instance, Service
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.javaparse import LONG_MAX, commons_bool, java_float32, lenient_int
 from nacosfast.limits import MAX_PAGE_SIZE
-from nacosfast.naming import effects
+from nacosfast.naming import effects, journal
 from nacosfast.naming.checkers import cluster_full, cluster_names, parse_health_checker
 from nacosfast.naming.context import Context, Routes, any_method
 from nacosfast.naming.meta import ClusterConfig
@@ -244,19 +244,24 @@ def _service_with_instances(service: Service) -> dict[str, Any]:
 def rt_service(ctx: Context) -> Response:
     """``/catalog/rt/service``: health-check response times per cluster.
 
-    nacosfast has measured none (Nacos's values before a cluster's first check are shown: best
-    ``Long.MAX_VALUE``, worst 0, normalized -1).
+    A cluster this node does not check (yet) shows Nacos's values before a first check: best
+    ``Long.MAX_VALUE``, worst 0, normalized -1.
     """
     params = ctx.params
     namespace = namespace_param(params)
     name = required_grouped_name(params)
-    service = ctx.state.registry.get(namespace, name)
+    state = ctx.state
+    service = state.registry.get(namespace, name)
     if service is None:
         raise NotFound("request service doesn't exist")
-    clusters = [
-        {"name": cluster, "checkRTBest": LONG_MAX, "checkRTWorst": 0, "checkRTNormalized": -1}
-        for cluster in cluster_names(service, service_meta(service))
-    ]
+    checks = state.health_checks
+    clusters = []
+    for cluster in cluster_names(service, service_meta(service)):
+        figures = None if checks is None else checks.check_rt(namespace, name, cluster)
+        best, worst, normalized = figures or (LONG_MAX, 0, -1)
+        clusters.append(
+            {"name": cluster, "checkRTBest": best, "checkRTWorst": worst, "checkRTNormalized": normalized}
+        )
     return json_reply({"clusters": clusters})
 
 
@@ -285,8 +290,9 @@ def update_cluster(ctx: Context) -> Response:
         }
     )
     meta = replace(service_meta(service).with_cluster(cluster, config), persisted=True)
+    number = effects.persist(state, journal.service_key(namespace, name), meta)
     state.registry.set_meta(namespace, name, meta)
-    return ok(effects.persist_service(state, namespace, name))
+    return ok(number)
 
 
 ROUTES: Routes = {

@@ -21,8 +21,9 @@ from nacosfast.limits import (
     MAX_NAMESPACE_NAME_LENGTH,
     MAX_NAMESPACES,
 )
+from nacosfast.naming import effects
 from nacosfast.naming.context import Context, Routes
-from nacosfast.naming.journal import namespace_record
+from nacosfast.naming.journal import namespace_key
 from nacosfast.naming.members import members, self_member, server_status
 from nacosfast.naming.names import check_namespace
 from nacosfast.naming.namespaces import NAMESPACE_QUOTA, PUBLIC_NAMESPACE, Namespace
@@ -141,7 +142,7 @@ def _requested_namespace(params: Params, namespace_id: str, name_key: str) -> Na
 
 def _store_namespace(ctx: Context, namespace: Namespace) -> Response:
     """Journal the namespace (first: the journal may refuse), keep it, answer ``true`` once durable."""
-    seq = ctx.state.journal.append(namespace_record(namespace.namespace_id, namespace))
+    seq = effects.persist(ctx.state, namespace_key(namespace.namespace_id), namespace)
     ctx.state.namespaces.put(namespace)
     return json_reply(True, durable_seq=seq)
 
@@ -179,7 +180,7 @@ def delete_namespace(ctx: Context) -> Response:
     table = ctx.state.namespaces
     if table.get(namespace_id) is None:
         raise NotFound(f"namespace {namespace_id[:128]} is not found")
-    seq = ctx.state.journal.append(namespace_record(namespace_id, None))  # first: it may refuse
+    seq = effects.persist(ctx.state, namespace_key(namespace_id), None)  # first: it may refuse
     table.remove(namespace_id)
     return json_reply(True, durable_seq=seq)
 

@@ -21,6 +21,8 @@ class Context:
     """Monotonic milliseconds: expiry and ordering only."""
     wall_ms: int
     """Epoch milliseconds: values shown to clients (``lastRefTime``, ``lastBeat``)."""
+    user: str = ""
+    """The authenticated caller (set by the auth gate; empty when auth is off)."""
     _params: Params | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""What follows a registry write: push notification, heartbeat tracking and durable records.
+"""What follows a registry write: push notification, replication, heartbeat tracking, durable records.
 
 Every endpoint that changes a service goes through these helpers, so that no write forgets to push,
 to track (or untrack) beats, or to journal what must survive a restart.
@@ -7,9 +7,10 @@ to track (or untrack) beats, or to journal what must survive a restart.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
 from nacosfast._core.registry import Change, Instance, Service
-from nacosfast.naming.journal import service_record
+from nacosfast.naming import journal
 from nacosfast.naming.state import NamingState
 
 
@@ -40,12 +41,45 @@ def untrack_service(state: NamingState, service: Service) -> None:
 
 
 def notify(state: NamingState, change: Change | None, now_ms: int) -> None:
-    """Tell push that a service's instance list changed (a no-op for ``None``)."""
+    """Tell push, the health checker and (in a cluster) replication that a service changed (a no-op
+    for ``None``)."""
     if change is not None:
         service = change.service
         state.push.service_changed(service.namespace, service.name, now_ms)
+        if state.health_checks is not None:
+            current = None if change.service_removed else service
+            state.health_checks.service_changed(service.namespace, service.name, current)
+        replication = state.replication
+        if replication is not None:
+            replication.local_change(service.namespace, service.name, now_ms)
 
 
-def persist_service(state: NamingState, namespace: str, name: str) -> int:
-    """Journal the service's current durable state; the sequence number to wait on before ``ok``."""
-    return state.journal.append(service_record(namespace, name, state.registry.get(namespace, name)))
+def persist(state: NamingState, key: Hashable, value: Any) -> int:
+    """Journal that ``key`` becomes ``value`` (``None``: deleted); call it *before* applying the change.
+
+    Returns the number to wait on before acknowledging. If the journal refuses the record (too large,
+    too much waiting for the disk, shutting down) this raises and nothing has changed; if the disk
+    refuses it later, ``journal.undo`` puts the key back to its durable value.
+    """
+    before = journal.current(state, key)
+    number = state.journal.append(journal.encode(key, value))
+    state.ledger.record(key, before, value, number)
+    return number
+
+
+def persist_instance(state: NamingState, namespace: str, name: str, instance: Instance) -> int:
+    """``persist`` one persistent instance's new value (before ``put_instance``)."""
+    return persist(state, journal.instance_key(namespace, name, instance), instance)
+
+
+def persist_service_removal(state: NamingState, namespace: str, name: str) -> int:
+    """Journal the removal of a service's durable part (attributes and persistent instances), before
+    removing it; one O(1) record, while the ledger remembers every key it deletes."""
+    service = state.registry.get(namespace, name)
+    number = state.journal.append(journal.removal_record(namespace, name))
+    ledger = state.ledger
+    ledger.record(journal.service_key(namespace, name), journal.durable_meta(service), None, number)
+    if service is not None:
+        for instance in service.instances(ephemeral=False):
+            ledger.record(journal.instance_key(namespace, name, instance), instance, None, number)
+    return number

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Hashable
+from typing import NamedTuple
 
 from nacosfast.cluster.members import owner_among, service_key
+from nacosfast.errors import NacosError
 from nacosfast.limits import (
     EMPTY_SERVICE_CLEAN_PERIOD_MS,
     EMPTY_SERVICE_CLEAN_ROUNDS,
@@ -38,7 +40,7 @@ from nacosfast.naming import effects
 from nacosfast.naming.journal import is_durable
 from nacosfast.naming.state import NamingState
 
-__all__ = ["clean_empty_services", "expire_beats", "forgive_stall", "sweep", "take_over"]
+__all__ = ["SweepResult", "clean_empty_services", "expire_beats", "forgive_stall", "sweep", "take_over"]
 
 log = logging.getLogger("nacosfast.naming.expiry")
 
@@ -50,19 +52,35 @@ def _instance_of(key: Hashable) -> tuple[str, str, str] | None:
     return None
 
 
-def sweep(state: NamingState, now_ms: int) -> None:
-    """Expire beats (mark unhealthy, remove) and, when due, clean up empty services."""
+class SweepResult(NamedTuple):
+    """What one sweep changed: instances marked unhealthy, instances removed, services removed."""
+
+    unhealthy: int = 0
+    removed: int = 0
+    services_removed: int = 0
+
+
+def sweep(state: NamingState, now_ms: int) -> SweepResult:
+    """Expire beats (mark unhealthy, remove) and, when due, clean up empty services.
+
+    Nothing happens while the node warms up (``state.ready`` false): its registry is still filling.
+    """
+    if not state.ready:
+        return SweepResult()
     members = state.members
     if members is not None and members.healthy_addresses() != state.owned_under:
         take_over(state, now_ms)
+    unhealthy = removed = 0
     if state.switches.healthCheckEnabled:
-        expire_beats(state, now_ms)
+        unhealthy, removed = expire_beats(state, now_ms)
+    services_removed = 0
     due = state.next_empty_check_ms
     if due is None:
         state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
     elif now_ms >= due:
         state.next_empty_check_ms = now_ms + EMPTY_SERVICE_CLEAN_PERIOD_MS
-        clean_empty_services(state, now_ms)
+        services_removed = len(clean_empty_services(state, now_ms))
+    return SweepResult(unhealthy, removed, services_removed)
 
 
 def forgive_stall(state: NamingState, now_ms: int, stalled_ms: int) -> None:
@@ -115,10 +133,14 @@ def _owns(state: NamingState, namespace: str, name: str) -> bool:
     return members is None or members.is_owner(service_key(namespace, name))
 
 
-def expire_beats(state: NamingState, now_ms: int) -> None:
-    """Apply the heartbeat table's transitions: unhealthy after the beat timeout, gone after delete."""
+def expire_beats(state: NamingState, now_ms: int) -> tuple[int, int]:
+    """Apply the heartbeat table's transitions: unhealthy after the beat timeout, gone after delete.
+
+    Returns how many instances were marked unhealthy and how many were removed.
+    """
     became_unhealthy, expired = state.beats.sweep(now_ms)
     registry = state.registry
+    unhealthy = removed = 0
     for key in became_unhealthy:
         target = _instance_of(key)
         if target is None:
@@ -128,6 +150,7 @@ def expire_beats(state: NamingState, now_ms: int) -> None:
             continue
         change = registry.set_healthy(namespace, name, instance_key, True, False)
         if change is not None:
+            unhealthy += 1
             log.info("beat timeout: %s %s %s is unhealthy", namespace, name, instance_key)
         effects.notify(state, change, now_ms)
     for key in expired:
@@ -142,7 +165,10 @@ def expire_beats(state: NamingState, now_ms: int) -> None:
         if instance is None or instance.marked:
             continue
         log.info("beat expired: %s %s %s is removed", namespace, name, instance_key)
-        effects.notify(state, registry.remove_instance(namespace, name, instance_key, True), now_ms)
+        change = registry.remove_instance(namespace, name, instance_key, True)
+        removed += change is not None
+        effects.notify(state, change, now_ms)
+    return unhealthy, removed
 
 
 def clean_empty_services(state: NamingState, now_ms: int) -> list[tuple[str, str]]:
@@ -163,11 +189,15 @@ def clean_empty_services(state: NamingState, now_ms: int) -> list[tuple[str, str
             else:
                 entry = (before[0], before[1] + 1, before[2])
             if entry[1] >= EMPTY_SERVICE_CLEAN_ROUNDS and now_ms - entry[2] >= EMPTY_SERVICE_MIN_AGE_MS:
-                durable = is_durable(service)
+                if is_durable(service):
+                    try:  # journaled first: the journal may refuse, and then the service stays
+                        effects.persist_service_removal(state, namespace, name)
+                    except NacosError as error:
+                        log.warning("empty service %s %s not removed: %s", namespace, name, error.message)
+                        seen[key] = entry
+                        continue
                 effects.untrack_service(state, service)
                 registry.remove_service(namespace, name)
-                if durable:
-                    effects.persist_service(state, namespace, name)  # the tombstone
                 log.info("empty service removed: %s %s", namespace, name)
                 removed.append(key)
                 continue

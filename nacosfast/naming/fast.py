@@ -8,15 +8,27 @@ heartbeat table goes through the same functions the Python handlers use (``insta
 ``instances.beat_ok_body``). It fills no cache of its own but the per-query light-beat targets, which
 depend on the query bytes only.
 
-Features that must see every request (auth, per-request metrics, replication) switch it off for
-their node — ``fast_path.enabled = False`` — or pass a ``gate``, until they integrate with it. On a
-cluster member (``state.members`` set: beats and writes are routed to their owner) it always stands
-aside.
+How the node's other features see what it answers:
+
+- auth: with the auth gate enabled (``auth``) it stands aside, so every request passes the gate in
+  ``NamingApp.handle`` (``server/main.py`` does not even build it then);
+- metrics: it counts what it answers per route (``FastPath.counts``); ``RequestStats`` adds those to
+  ``nacosfast_http_requests_total`` at scrape time, so the hot path pays nothing for them;
+- push, replication and active health checks: its registrations and deregistrations run the Python
+  handlers' own functions (``instances.register_ephemeral``/``deregister_ephemeral`` →
+  ``effects.notify``), which tell all three; a beat that revives an instance is left to the Python
+  path, and ``after_beat`` covers a beat of an untracked one;
+- the warm-up gate (``state.ready``) and cluster routing: it stands aside while the node is not ready
+  and always on a cluster member (``state.members`` set: beats and writes are routed to their owner).
+
+Any other feature that must see every request switches it off for its node — ``fast_path.enabled =
+False`` — or passes a ``gate``, until it integrates with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING
 
 from nacosfast._core.fastpath import FastPath
 from nacosfast._core.registry import Instance
@@ -33,13 +45,20 @@ from nacosfast.naming.render import LIST_VARIANT_TAG
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS, HttpLimits
 
+if TYPE_CHECKING:
+    from nacosfast.auth.gate import AuthGate
+
 __all__ = ["build_fast_path"]
 
 
 def build_fast_path(
-    state: NamingState, limits: HttpLimits = DEFAULT_HTTP_LIMITS, gate: Callable[[], bool] | None = None
+    state: NamingState,
+    limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+    gate: Callable[[], bool] | None = None,
+    auth: AuthGate | None = None,
 ) -> FastPath:
-    """A ``FastPath`` answering for ``state``, within the HTTP head limits of ``limits``."""
+    """A ``FastPath`` answering for ``state``, within the HTTP head limits of ``limits``; it stands
+    aside whenever ``gate`` says False, ``auth`` is enabled, the node is warming up or in a cluster."""
 
     def resolve_beat(query: bytes) -> tuple[str, str, str, Hashable] | None:
         return light_beat_target(query)
@@ -62,9 +81,15 @@ def build_fast_path(
         return deregister_ephemeral(state, query, now_ms)
 
     def open_now() -> bool:
-        # A cluster member routes beats and writes to their owner (``NamingApp.handle``): answering
-        # them here would skip that, so the compiled path stands aside on every cluster node.
-        return state.members is None and (gate is None or gate())
+        # A cluster member routes beats and writes to their owner and a warming node answers 503
+        # (``NamingApp.handle``), an enabled auth gate checks every caller: answering here would skip
+        # those, so the compiled path stands aside.
+        return (
+            state.members is None
+            and state.ready
+            and (auth is None or not auth.enabled)
+            and (gate is None or gate())
+        )
 
     return FastPath(
         state,

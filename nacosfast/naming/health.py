@@ -73,12 +73,14 @@ def update_health(ctx: Context) -> Response:
     instance = _find(service, cluster, ip, port)
     if instance is None:
         raise NotFound(f"no matched ip found! {ip}:{port} in cluster {cluster} of service {name}")
+    number = 0
+    if not instance.ephemeral:
+        number = effects.persist_instance(state, namespace, name, instance.replace(healthy=healthy))
     change = state.registry.set_healthy(namespace, name, instance.key, instance.ephemeral, healthy)
     effects.notify(state, change, ctx.now_ms)
     if instance.ephemeral:
         _retrack(state, namespace, name, instance, healthy)
-        return ok()
-    return ok(effects.persist_service(state, namespace, name))
+    return ok(number)
 
 
 def server_health(ctx: Context) -> Response:

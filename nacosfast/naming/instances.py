@@ -23,7 +23,7 @@ from nacosfast.limits import (
     MAX_BEAT_BYTES,
     MAX_CLUSTERS_PARAM_LENGTH,
 )
-from nacosfast.naming import effects
+from nacosfast.naming import effects, journal
 from nacosfast.naming.client_info import ClientInfo, ClientKind, may_push
 from nacosfast.naming.context import Context, Routes, any_method
 from nacosfast.naming.memo import PushMinimums
@@ -38,6 +38,7 @@ from nacosfast.naming.names import (
     check_ip,
     check_namespace,
     cluster_param,
+    datum_key,
     grouped_name,
     namespace_param,
     required_grouped_name,
@@ -79,11 +80,6 @@ _MAX_PORT: Final = 65535
 _EPHEMERAL_SUFFIX: Final = {True: "ephemeral", False: "persist"}
 _CONSISTENCY_TYPES: Final = {suffix: ephemeral for ephemeral, suffix in _EPHEMERAL_SUFFIX.items()}
 """``consistencyType`` of the metadata batch → the kind of instance it names."""
-
-
-def datum_key(ip: str, port: int, cluster: str) -> str:
-    """Nacos's datumKey, the identity of an instance in one list (same as ``Instance.key``)."""
-    return f"{ip}:{port}:unknown:{cluster}" if port else f"{ip}:unknown:{cluster}"
 
 
 def _json(value: Any) -> Response:
@@ -187,18 +183,20 @@ def _mark_persisted(state: NamingState, namespace: str, name: str) -> None:
     service = state.registry.get(namespace, name)
     meta = service_meta(service) if service is not None else DEFAULT_SERVICE_META
     if not meta.persisted:
-        state.registry.set_meta(namespace, name, replace(meta, persisted=True))
+        meta = replace(meta, persisted=True)
+        effects.persist(state, journal.service_key(namespace, name), meta)
+        state.registry.set_meta(namespace, name, meta)
 
 
 def _put(state: NamingState, namespace: str, name: str, instance: Instance, now_ms: int) -> Response:
-    """Write ``instance``, tell push, then track it (ephemeral) or journal its service (persistent)."""
+    """Journal ``instance`` (persistent), write it, tell push, and track it (ephemeral)."""
+    # Journaled even when nothing changes: an identical write still answers only once it is durable.
+    number = 0 if instance.ephemeral else effects.persist_instance(state, namespace, name, instance)
     change = state.registry.put_instance(namespace, name, instance, DEFAULT_SERVICE_META)
     effects.notify(state, change, now_ms)
     if instance.ephemeral:
         effects.track(state, namespace, name, instance, now_ms)
-        return Response()
-    # Journaled even when nothing changed: an identical write still answers only once it is durable.
-    return Response(durable_seq=effects.persist_service(state, namespace, name))
+    return Response(durable_seq=number)
 
 
 def upsert(state: NamingState, namespace: str, name: str, instance: Instance, now_ms: int) -> Response:
@@ -342,15 +340,16 @@ def deregister(ctx: Context) -> Response:
 def _remove(
     state: NamingState, namespace: str, name: str, key: str, ephemeral: bool, now_ms: int
 ) -> Response:
-    """Remove one instance, tell push, untrack it (ephemeral) or journal its service (persistent)."""
-    change = state.registry.remove_instance(namespace, name, key, ephemeral)
-    if change is None:
+    """Remove one instance: journal its removal (persistent), tell push, untrack it (ephemeral)."""
+    service = state.registry.get(namespace, name)
+    existing = service.get(key, ephemeral) if service is not None else None
+    if existing is None:
         return Response()
-    effects.notify(state, change, now_ms)
+    number = 0 if ephemeral else effects.persist(state, journal.instance_key(namespace, name, existing), None)
+    effects.notify(state, state.registry.remove_instance(namespace, name, key, ephemeral), now_ms)
     if ephemeral:
         state.beats.untrack(effects.beat_key(namespace, name, key))
-        return Response()
-    return Response(durable_seq=effects.persist_service(state, namespace, name))
+    return Response(durable_seq=number)
 
 
 # --- reads ----------------------------------------------------------------------------------------
@@ -856,18 +855,23 @@ def _batch_metadata(ctx: Context, remove: bool) -> Response:
     response = _json({"updated": [f"{i.key}:{_EPHEMERAL_SUFFIX[i.ephemeral]}" for i in updated]})
     if not updated:
         return response
+    ephemeral = [instance for instance in updated if instance.ephemeral]
+    registry = state.registry
     effects.notify(
-        state, state.registry.put_instances(namespace, name, updated, DEFAULT_SERVICE_META), ctx.now_ms
+        state, registry.put_instances(namespace, name, ephemeral, DEFAULT_SERVICE_META), ctx.now_ms
     )
-    for instance in updated:
-        if instance.ephemeral:
-            state.beats.set_timeouts(
-                effects.beat_key(namespace, name, instance.key),
-                instance.beat_timeout_ms,
-                instance.delete_timeout_ms,
+    for instance in ephemeral:
+        state.beats.set_timeouts(
+            effects.beat_key(namespace, name, instance.key),
+            instance.beat_timeout_ms,
+            instance.delete_timeout_ms,
+        )
+    for instance in updated:  # one record each, applied as soon as journaled: memory follows the journal
+        if not instance.ephemeral:
+            response.durable_seq = effects.persist_instance(state, namespace, name, instance)
+            effects.notify(
+                state, registry.put_instance(namespace, name, instance, DEFAULT_SERVICE_META), ctx.now_ms
             )
-    if any(not instance.ephemeral for instance in updated):
-        response.durable_seq = effects.persist_service(state, namespace, name)
     return response
 
 

@@ -19,9 +19,12 @@ RAFT_PORT_OFFSET: Final = 1000
 
 
 def server_status(state: NamingState) -> str:
-    """``UP``, unless an operator overrode it with the ``overriddenServerStatus`` switch."""
+    """``UP`` (``STARTING`` while a cluster node warms up), unless an operator overrode it with the
+    ``overriddenServerStatus`` switch."""
     overridden = state.switches.overriddenServerStatus
-    return overridden if overridden else "UP"
+    if overridden:
+        return overridden
+    return "UP" if state.ready else "STARTING"
 
 
 def address(state: NamingState) -> str:

@@ -26,6 +26,11 @@ _IP: Final = re.compile(r"[0-9a-zA-Z.:%_\[\]-]+")
 _IPV4_LIKE: Final = re.compile(r"[0-9.]+")
 
 
+def datum_key(ip: str, port: int, cluster: str) -> str:
+    """Nacos's datumKey, the identity of an instance in one list (same as ``Instance.key``)."""
+    return f"{ip}:{port}:unknown:{cluster}" if port else f"{ip}:unknown:{cluster}"
+
+
 def grouped_name(params: Params) -> str:
     """DistroFilter's rule: ``serviceName`` (else ``dom``), prefixed ``groupName@@`` unless it has ``@@``.
 

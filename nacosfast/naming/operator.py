@@ -12,8 +12,9 @@ from typing import Any, Final
 from nacosfast.cluster.members import service_key
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.limits import MAX_LOG_NAME_LENGTH, MAX_SWITCH_VALUE_BYTES
+from nacosfast.naming import effects
 from nacosfast.naming.context import Context, Routes, any_method
-from nacosfast.naming.journal import switches_record
+from nacosfast.naming.journal import SWITCHES_KEY
 from nacosfast.naming.members import address, members, raft_peer, server_status
 from nacosfast.naming.names import namespace_param, required_grouped_name
 from nacosfast.naming.replies import json_reply, ok, request_param
@@ -47,7 +48,9 @@ LOG_LEVELS: Final = {
 
 
 def metrics(ctx: Context) -> Response:
-    """``GET /operator/metrics``: status (clients probe ``UP``), counts, host load (``state.host``)."""
+    """``GET /operator/metrics``: status (clients probe ``UP``; ``STARTING`` while warming up), counts,
+    host load (``state.host``); in a cluster the membership and forwarding figures (``cluster``),
+    ``distroReady`` and the replication counters (``distro``)."""
     state = ctx.state
     registry = state.registry
     services = registry.service_count
@@ -67,7 +70,10 @@ def metrics(ctx: Context) -> Response:
         "load": host.load,
         "mem": host.mem,
         "pushSubscriberCount": state.push.subscriber_count,
+        "distroReady": state.ready,
     }
+    if state.replication is not None:
+        answer["distro"] = state.replication.status()
     if state.members is not None:
         members = state.members
         answer["cluster"] = {
@@ -115,7 +121,7 @@ def put_switches(ctx: Context) -> Response:
     switches = updated(state.switches, entry, value)
     if switches is None:
         return ok()
-    seq = 0 if debug else state.journal.append(switches_record(switches))  # first: it may refuse
+    seq = 0 if debug else effects.persist(state, SWITCHES_KEY, switches)  # first: it may refuse
     state.switches = switches
     return ok(seq)
 

@@ -11,10 +11,9 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import Any, Final
 
-from nacosfast._core.registry import Change
 from nacosfast.errors import BadRequest, NotFound
 from nacosfast.javaparse import lenient_int
-from nacosfast.naming import effects, render
+from nacosfast.naming import effects, journal, render
 from nacosfast.naming.checkers import cluster_brief, cluster_names
 from nacosfast.naming.client_info import ClientKind
 from nacosfast.naming.context import Context, Routes, any_method
@@ -52,7 +51,7 @@ def _write_attributes(
     metadata: dict[str, str],
     selector: Mapping[str, Any],
 ) -> Response:
-    """Store ``base`` with the ``/service`` attributes, marked persisted; push, then journal."""
+    """Journal ``base`` with the ``/service`` attributes, marked persisted, then store it and push."""
     meta = replace(
         base,
         persisted=True,
@@ -60,14 +59,10 @@ def _write_attributes(
         metadata=MappingProxyType(metadata),
         selector=MappingProxyType(dict(selector)),
     )
-    return _changed(ctx, namespace, name, ctx.state.registry.set_meta(namespace, name, meta))
-
-
-def _changed(ctx: Context, namespace: str, name: str, change: Change | None) -> Response:
-    """Tell push about ``change`` and answer ``ok`` once the service's record is durable."""
     state = ctx.state
-    effects.notify(state, change, ctx.now_ms)
-    return ok(effects.persist_service(state, namespace, name))
+    number = effects.persist(state, journal.service_key(namespace, name), meta)
+    effects.notify(state, state.registry.set_meta(namespace, name, meta), ctx.now_ms)
+    return ok(number)
 
 
 def create_service(ctx: Context) -> Response:
@@ -92,8 +87,10 @@ def remove_service(ctx: Context) -> Response:
     service = state.registry.get(namespace, name)
     if service is None:
         raise BadRequest(f"specified service not exist, serviceName : {name}")
+    number = effects.persist_service_removal(state, namespace, name) if journal.is_durable(service) else 0
     effects.untrack_service(state, service)
-    return _changed(ctx, namespace, name, state.registry.remove_service(namespace, name))
+    effects.notify(state, state.registry.remove_service(namespace, name), ctx.now_ms)
+    return ok(number)
 
 
 def update_service(ctx: Context) -> Response:

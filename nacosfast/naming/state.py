@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nacosfast._core.beats import BeatTable
-from nacosfast._core.registry import Registry
+from nacosfast._core.registry import Registry, Service
 from nacosfast.cluster.members import MemberTable
 from nacosfast.naming.client_info import ClientInfoMemo
+from nacosfast.naming.ledger import Ledger
 from nacosfast.naming.memo import NamingMemos
 from nacosfast.naming.namespaces import NamespaceTable
 from nacosfast.naming.switches import Switches
@@ -66,6 +67,18 @@ class JournalSink(Protocol):
         ...
 
 
+class ReplicationSink(Protocol):
+    """Where local changes of ephemeral instances go in a cluster (``nacosfast.cluster.distro``)."""
+
+    def local_change(self, namespace: str, name: str, now_ms: int) -> None:
+        """A local write touched this service (called after every registry write that notifies push)."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """Readiness and counters, shown by ``/operator/metrics``."""
+        ...
+
+
 class Forwarding(Protocol):
     """How a cluster node hands writes and beats for services it does not own to their owner."""
 
@@ -80,6 +93,18 @@ class Forwarding(Protocol):
 
     def counters(self) -> dict[str, int]:
         """Forwarding figures for ``operator/metrics``."""
+        ...
+
+
+class HealthCheckSink(Protocol):
+    """What the application needs from the active health checker (``naming.healthcheck``)."""
+
+    def check_rt(self, namespace: str, service: str, cluster: str) -> tuple[int, int, int] | None:
+        """(best, worst, normalized) response times of a checked cluster, or ``None``."""
+        ...
+
+    def service_changed(self, namespace: str, name: str, service: Service | None) -> None:
+        """A write changed this service (its snapshot after the write, ``None`` once removed)."""
         ...
 
 
@@ -116,12 +141,16 @@ class NamingState:
     beats: BeatTable = field(default_factory=BeatTable)
     namespaces: NamespaceTable = field(default_factory=NamespaceTable)
     switches: Switches = field(default_factory=Switches)
+    ledger: Ledger = field(default_factory=Ledger)
+    """Durable writes applied in memory whose records are not yet on disk (``naming.journal``)."""
     started_wall_ms: int = 0
     clients: ClientInfoMemo = field(default_factory=ClientInfoMemo)
     """Parsed ``User-Agent`` strings of this node's clients."""
     empty_services: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
     """Empty-service cleanup (``naming.expiry``): (namespace, name) → (revision, consecutive empty
     observations, monotonic ms of the first one)."""
+    health_checks: HealthCheckSink | None = None
+    """The active health checker, once the server has started one."""
     next_empty_check_ms: int | None = None
     """When ``naming.expiry`` next looks for empty services; ``None`` until its first sweep."""
     host: HostFigures = field(default_factory=HostFigures)
@@ -135,3 +164,9 @@ class NamingState:
     owned_under: tuple[str, ...] | None = None
     """The healthy member list under which ``naming.expiry`` last took over services (``None``: not
     yet): when it changes, services newly owned have their instances' beat times re-armed."""
+    replication: ReplicationSink | None = None
+    """Distro replication of ephemeral instances; ``None`` on a standalone node."""
+    ready: bool = True
+    """False while a cluster node warms up (loads its peers' data): client requests other than the
+    operator's get 503 ``STARTING`` and nothing expires, so a restarted node never answers or expires
+    from an empty registry."""

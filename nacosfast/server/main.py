@@ -3,31 +3,46 @@ cluster mode membership, the peer transport and forwarding to owners (``ClusterN
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
+from bisect import bisect_left
 from dataclasses import dataclass
+from functools import partial
+from time import perf_counter_ns
 from typing import Protocol
 
 import trio
 
+from nacosfast.auth.gate import AuthGate
 from nacosfast.cluster.auth import PeerVerifier
+from nacosfast.cluster.distro import Distro, DistroConfig
 from nacosfast.cluster.members import MemberTable, MemberTimings
 from nacosfast.config import ConfigError, Settings, read_cluster_secret
+from nacosfast.front import API_PREFIX, Front
 from nacosfast.limits import STORE_CLOSE_TIMEOUT_MS
+from nacosfast.metrics import MetricsRegistry
 from nacosfast.naming import journal
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.fast import build_fast_path
+from nacosfast.naming.healthcheck import HealthChecker
+from nacosfast.naming.metrics import FORWARDED, RequestStats, SweepStats, naming_families
 from nacosfast.naming.node import build_state
 from nacosfast.naming.push import PushConfig, PushHub
 from nacosfast.naming.routing import reregistration
 from nacosfast.naming.state import NamingState, ServerIdentity
+from nacosfast.server.auth import bootstrap_admin, load_auth_config, read_admin_password, run_password_worker
+from nacosfast.server.checker import run_checks
 from nacosfast.server.clock import monotonic_ms, wall_ms
+from nacosfast.server.cluster_metrics import ClusterFigures
+from nacosfast.server.distro_runner import DistroRunner
 from nacosfast.server.durability import Durability
 from nacosfast.server.forwarder import Forwarder, owner_handlers
 from nacosfast.server.host import run_host_sampler
 from nacosfast.server.http import Handler, serve_http
 from nacosfast.server.membership import Membership, MemberSource, read_member_file
 from nacosfast.server.peers import PEER_PATH_PREFIX, PeerClient, PeerRouter
+from nacosfast.server.process_metrics import ProcessFigures
 from nacosfast.server.reaper import run_reaper
 from nacosfast.server.udp import PushServer
 from nacosfast.store.log import AppendLog, StoreError
@@ -46,6 +61,7 @@ class ClusterNode:
     router: PeerRouter
     forwarder: Forwarder
     membership: Membership
+    distro: DistroRunner
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,42 +115,65 @@ def build_cluster(settings: Settings, state: NamingState, app: NamingApp) -> Clu
     membership = Membership(members, client, router, source)
     state.members = members
     state.forwarding = forwarder
-    return ClusterNode(state, members, client, router, forwarder, membership)
+    distro_config = DistroConfig(
+        sync_delay_ms=settings.distro_sync_delay_ms,
+        anti_entropy_period_ms=settings.distro_anti_entropy_ms,
+        fetch_pause_ms=settings.distro_fetch_pause_ms,
+        warmup_timeout_ms=settings.distro_warmup_timeout_ms,
+    )
+    # From here on the node is not ready (state.ready) until it has loaded a peer's snapshot.
+    distro = Distro(state, members, wall_ms(), monotonic_ms(), distro_config)
+    runner = DistroRunner(distro, client.call)
+    runner.register(router)
+    return ClusterNode(state, members, client, router, forwarder, membership, runner)
 
 
 async def run_cluster(
     cluster: ClusterNode, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run the cluster tasks of a node until cancelled.
-
-    This is where the Distro runner starts: ``nursery.start_soon(run_distro, cluster.state,
-    cluster.members, cluster.client, cluster.router)`` beside membership and forwarding.
-    """
+    """Run the cluster tasks of a node until cancelled: forwarding, membership and Distro."""
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(cluster.forwarder.run)
             await nursery.start(cluster.membership.run)
+            await nursery.start(cluster.distro.run)
             task_status.started()
     finally:
         with trio.CancelScope(shield=True):
             await cluster.client.aclose()
 
 
-def node_handler(app: NamingApp, router: PeerRouter | None) -> Handler:
-    """The HTTP handler: peer requests to ``router`` (cluster mode), the rest to the application."""
-    if router is None:
+def node_handler(front: Front, router: PeerRouter | None, requests: RequestStats) -> Handler:
+    """The HTTP handler: peer requests to ``router`` (cluster mode), the naming API straight to the
+    application, the rest (metrics, console) through ``front``; every answer counted in ``requests``.
 
-        def handle(request: Request) -> Response:
-            return app.handle(request, monotonic_ms(), wall_ms())
+    Counting costs two clock reads and one histogram observation per request (``bench/
+    metrics_overhead.py``). A forwarded write's answer is not known yet: it counts as ``forwarded``.
+    """
+    by_path = requests.by_path
+    histograms = requests.histograms
+    api_handle = front.app.handle
+    front_handle = front.handle
+    peer_handle = router.handle if router is not None else None
 
-        return handle
+    def handle(request: Request) -> Response:
+        started_ns = perf_counter_ns()
+        path = request.path
+        if peer_handle is not None and path.startswith(PEER_PATH_PREFIX):
+            response = peer_handle(request, monotonic_ms(), wall_ms())
+        elif path.startswith(API_PREFIX):
+            response = api_handle(request, monotonic_ms(), wall_ms())
+        else:
+            response = front_handle(request, monotonic_ms(), wall_ms())
+        elapsed_ns = perf_counter_ns() - started_ns
+        # RequestStats.record, inlined (it runs on every request): the path's histograms, one observation.
+        by_status = by_path.get(path) or histograms(path)
+        histogram = by_status[response.status // 100 if response.deferred is None else FORWARDED]
+        histogram.counts[bisect_left(histogram.bounds_ns, elapsed_ns)] += 1
+        histogram.sum_ns += elapsed_ns
+        return response
 
-    def handle_with_peers(request: Request) -> Response:
-        if request.path.startswith(PEER_PATH_PREFIX):
-            return router.handle(request, monotonic_ms(), wall_ms())
-        return app.handle(request, monotonic_ms(), wall_ms())
-
-    return handle_with_peers
+    return handle
 
 
 async def serve(
@@ -142,11 +181,19 @@ async def serve(
 ) -> None:
     """Run one node until cancelled; ``task_status`` gets the bound addresses."""
     settings.validate()
+    gate = AuthGate(load_auth_config(settings))
+    admin_password = read_admin_password(settings) if settings.auth_enabled else None
     store = AppendLog.open(settings.data_dir)
     try:
-        # The snapshot source reads ``state``, built just below; nothing appends or snapshots before
-        # replay has finished and the flusher task has started.
-        durability = Durability(store, snapshot_source=lambda: journal.snapshot(state))
+        # The callbacks read ``state``, built just below; nothing appends or snapshots before replay
+        # has finished and the flusher task has started. Auth records are few: they are listed on the
+        # Trio thread, so the worker thread that writes the snapshot never iterates a changing table.
+        durability = Durability(
+            store,
+            snapshot_source=lambda: itertools.chain(journal.snapshot(state), list(gate.store.snapshot())),
+            on_durable=lambda through: journal.settle(state, through),
+            on_refused=lambda through: journal.undo(state, through, monotonic_ms()),
+        )
         push_config = PushConfig(
             coalesce_ms=settings.push_coalesce_ms,
             retry_ms=settings.push_retry_ms,
@@ -162,7 +209,7 @@ async def serve(
         )
         hub = state.push
         assert isinstance(hub, PushHub)
-        replayed = journal.replay(state, store.replay())
+        replayed = journal.replay(state, store.replay(), gate.store.replayers())
         log.info(
             "loaded %d durable records from %s: %d services, %d instances",
             replayed,
@@ -170,20 +217,45 @@ async def serve(
             state.registry.service_count,
             state.registry.instance_count,
         )
-        app = NamingApp(state)
+        app = NamingApp(state, auth=gate)
         cluster = build_cluster(settings, state, app) if settings.cluster_mode else None
-        handle = node_handler(app, cluster.router if cluster is not None else None)
+        metrics = MetricsRegistry()
+        requests = RequestStats()
+        sweeps = SweepStats()
+        metrics.register("process", ProcessFigures().families)
+        metrics.register("requests", requests.families)
+        metrics.register("naming", lambda: naming_families(state))
+        metrics.register("expiry", sweeps.families)
+        metrics.register("log", durability.families)
+        if cluster is not None:
+            metrics.register("cluster", ClusterFigures(cluster.membership, cluster.forwarder).families)
+        # Cluster mode forwards beats and writes to their owner, and auth checks every caller: the
+        # compiled path, which answers locally and unchecked, stays off there (``naming/fast.py``).
+        use_fast_path = settings.fast_path and cluster is None and not gate.enabled
+        fast_path = build_fast_path(state, auth=gate) if use_fast_path else None
+        if fast_path is not None:
+            requests.count_answered_elsewhere(fast_path.counts)
+        front = Front(app, metrics)
+        handle = node_handler(front, cluster.router if cluster is not None else None, requests)
 
         async with trio.open_nursery() as nursery:
             await nursery.start(durability.run)
+            admin_seq = await bootstrap_admin(gate, durability, admin_password)
+            if admin_seq:
+                await durability.wait_durable(admin_seq)
+            if gate.enabled:
+                nursery.start_soon(run_password_worker, gate, handle)
+                log.info("auth enabled: %d users", len(gate.store.users))
             push_address = None
             if settings.push_enabled:
                 push_server = PushServer(hub, settings.push_host or settings.host, settings.push_port)
                 push_address = await nursery.start(push_server.run)
             else:
                 state.switches.pushEnabled = False
-            nursery.start_soon(run_reaper, state)
+            nursery.start_soon(partial(run_reaper, state, stats=sweeps))
             nursery.start_soon(run_host_sampler, state)
+            # Created after replay: the replayed instances' stored health is re-checked, not trusted.
+            nursery.start_soon(run_checks, HealthChecker(state))
             http_scope = trio.CancelScope()
 
             async def run_http(task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
@@ -193,9 +265,8 @@ async def serve(
                         durability.wait_durable,
                         settings.host,
                         settings.port,
-                        # Cluster mode forwards beats and writes to their owner: the compiled path,
-                        # which answers locally, stays off there until it can ask the router.
-                        fast_path=build_fast_path(state) if settings.fast_path and cluster is None else None,
+                        fast_path=fast_path,
+                        metrics=metrics,
                         task_status=task_status,
                     )
                 # HTTP is done (answers in flight were given their grace); now stop the rest.

@@ -8,6 +8,7 @@ import trio
 
 from nacosfast.limits import REAPER_PERIOD_MS, REAPER_STALL_MS
 from nacosfast.naming.expiry import forgive_stall, sweep
+from nacosfast.naming.metrics import SweepStats
 from nacosfast.naming.state import NamingState
 from nacosfast.server.clock import monotonic_ms
 
@@ -15,7 +16,10 @@ log = logging.getLogger("nacosfast.server")
 
 
 async def run_reaper(
-    state: NamingState, period_ms: int = REAPER_PERIOD_MS, stall_ms: int = REAPER_STALL_MS
+    state: NamingState,
+    period_ms: int = REAPER_PERIOD_MS,
+    stall_ms: int = REAPER_STALL_MS,
+    stats: SweepStats | None = None,
 ) -> None:
     """Sweep every ``period_ms`` until cancelled; a failing sweep is logged and the next one runs.
 
@@ -26,7 +30,9 @@ async def run_reaper(
     VM, a blocked event loop): beats sent to it then could not be received, so before sweeping every
     tracked instance counts as just beaten (``expiry.forgive_stall``), and the schedule restarts from
     now instead of catching up.
+    ``stats`` counts the sweeps, their transitions and how late each one started.
     """
+    stats = stats or SweepStats()
     start = trio.current_time()
     rounds = 0
     while True:
@@ -35,10 +41,16 @@ async def run_reaper(
         await trio.sleep_until(due)
         now_ms = monotonic_ms()
         late_ms = now_ms - int(due * 1000)
+        stats.lag.observe_ns(max(0, round((trio.current_time() - due) * 1e9)))
         try:
             if late_ms > stall_ms:
                 forgive_stall(state, now_ms, late_ms)
                 start, rounds = trio.current_time(), 0
-            sweep(state, now_ms)
+            result = sweep(state, now_ms)
         except Exception:  # a bug in one sweep must not stop expiry for good
             log.exception("expiry sweep failed")
+            continue
+        stats.sweeps += 1
+        stats.unhealthy += result.unhealthy
+        stats.removed += result.removed
+        stats.services_removed += result.services_removed

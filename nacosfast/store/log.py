@@ -504,6 +504,30 @@ class AppendLog:
             self.fsyncs += 1
             return upto
 
+    def discard(self) -> int:
+        """Drop every buffered record (after a failed ``flush``) and return how many were dropped.
+
+        The log ends at ``durable_seq`` again: the dropped records are cut from the segment for good
+        and the next ``append`` reuses their seqs. Raises ``OSError`` (keeping the records buffered, so
+        that the next ``flush`` writes them) if the failed write cannot be cut back from the segment,
+        since it could otherwise be read back at the next open.
+        """
+        with self._io_lock:
+            if self._closed:
+                raise StoreError(f"log in {self.data_dir} is closed")
+            if self._tail_dirty:
+                os.ftruncate(self._fd, self._end)
+                self._tail_dirty = False
+            with contextlib.suppress(OSError):  # make the cut durable too; the next flush retries it
+                _sync_data(self._fd)
+            with self._buf_lock:
+                dropped = self._pending_records
+                self._pending = []
+                self._pending_bytes = 0
+                self._pending_records = 0
+                self._last_seq = self._durable_seq
+            return dropped
+
     def rotate(self) -> None:
         """Start a new active segment (no-op when the active one is empty).
 

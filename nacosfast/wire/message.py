@@ -18,6 +18,7 @@ REASON_PHRASES: Final = {
     200: "OK",
     201: "Created",
     204: "No Content",
+    302: "Found",
     304: "Not Modified",
     400: "Bad Request",
     401: "Unauthorized",

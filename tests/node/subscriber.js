@@ -1,7 +1,7 @@
 'use strict';
 // A real Node nacos-naming client for end-to-end push tests. Configuration is one JSON argument:
 //   {"server":"127.0.0.1:8848","namespace":"public","serviceName":"svc","groupName":"DEFAULT_GROUP",
-//    "clusters":"","clientIp":"127.0.0.1"}
+//    "clusters":"","clientIp":"127.0.0.1","username":"..","password":".."}  (credentials optional)
 // It subscribes to the service and prints JSON lines on stdout:
 //   {"event":"ready","udpPort":N}
 //   {"event":"push","packet":"<packet text>","from":"ip:port","t":<ms>}      (every UDP push received)
@@ -46,6 +46,8 @@ async function main() {
     logger,
     serverList: config.server || '127.0.0.1:8848',
     namespace: config.namespace || 'public',
+    username: config.username,
+    password: config.password,
   });
   client.on('error', err => emit({ event: 'error', message: String(err && err.message) }));
   await client.ready();

@@ -53,6 +53,7 @@ from nacosfast.limits import (
     MAX_PIPELINED_REQUESTS,
     RECV_BUFFER_BYTES,
 )
+from nacosfast.metrics import MetricFamily, counter, gauge
 from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.http.responder import Abandon, Pending, Responder, answer_ready
 from nacosfast.wire.budget import RequestBudget, Share
@@ -157,6 +158,32 @@ class Hub:
         self._limit_logged_ms = -CONNECTION_LIMIT_LOG_PERIOD_MS
         self.shed_count = 0
         """Connections closed to make room at the connection limit."""
+        self.accepted_count = 0
+        """Connections accepted (including those refused at the limit right after)."""
+        self.refused_count = 0
+        """Connections closed at once: at the limit with none quiet enough to shed."""
+
+    def families(self) -> list[MetricFamily]:
+        """This listener's connection figures for the metrics registry."""
+        return [
+            gauge("nacosfast_http_connections", "Open HTTP connections.", len(self.clients)),
+            counter("nacosfast_http_connections_accepted", "HTTP connections accepted.", self.accepted_count),
+            counter(
+                "nacosfast_http_connections_shed",
+                "Quiet connections closed to make room at the connection limit.",
+                self.shed_count,
+            ),
+            counter(
+                "nacosfast_http_connections_refused",
+                "Connections closed at once at the limit (none was quiet enough to shed).",
+                self.refused_count,
+            ),
+            gauge(
+                "nacosfast_http_buffered_request_bytes",
+                "Request bytes held past the per-connection allowance.",
+                self.buffers.used,
+            ),
+        ]
 
     # --- the hub task -------------------------------------------------------------------------------
 
@@ -250,7 +277,9 @@ class Hub:
                     self.nursery.start_soon(self._resume_accepting)
                     return
                 continue  # ECONNABORTED and the like: that client is gone
+            self.accepted_count += 1
             if len(clients) >= limits.max_connections and not self._shed():
+                self.refused_count += 1
                 sock.close()
                 continue
             sock.setblocking(False)
@@ -461,7 +490,8 @@ class Hub:
         """Wait for the log once per batch of parked answers, then send them all.
 
         Records become durable in sequence order (group commit), so waiting for the largest
-        sequence number of a batch covers the whole batch.
+        sequence number of a batch decides the whole batch; each other number is then only checked
+        (a write the disk refused fails its own answer, not the others).
         """
         responder = self.responder
         try:
@@ -471,15 +501,17 @@ class Hub:
                     await self._parked_event.wait()
                     continue
                 batch, self._parked = self._parked, []
-                top = max(parked.pending.response.durable_seq for parked in batch)
-                failure = await responder.wait_for_log(top)
+                failures = await responder.wait_for_logs(
+                    parked.pending.response.durable_seq for parked in batch
+                )
                 for parked in batch:
                     client = parked.client
                     client.busy = False
                     if client.open:
                         try:
                             pending = parked.pending
-                            self._answer(client, pending.requests, failure or pending.response, parked.out)
+                            answer = failures.get(pending.response.durable_seq, pending.response)
+                            self._answer(client, pending.requests, answer, parked.out)
                         except Exception:  # a bug must cost one connection, not the server
                             log.exception("connection from %s failed", client.conn.remote)
                             self._close(client)

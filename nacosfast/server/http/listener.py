@@ -9,6 +9,7 @@ import trio
 
 from nacosfast._core.fastpath import FastPath
 from nacosfast.limits import LISTEN_BACKLOG
+from nacosfast.metrics import MetricsRegistry
 from nacosfast.server.http.hub import Hub
 from nacosfast.server.http.responder import Handler, Responder, WaitDurable
 from nacosfast.wire.budget import RequestBudget
@@ -43,6 +44,7 @@ async def serve_http(
     limits: HttpLimits = DEFAULT_HTTP_LIMITS,
     budget: RequestBudget | None = None,
     fast_path: FastPath | None = None,
+    metrics: MetricsRegistry | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve HTTP/1.1 on ``host:port`` until cancelled; reports the bound port through ``task_status``.
@@ -52,6 +54,7 @@ async def serve_http(
     held across connections (default: ``limits.budget()``; pass one to share it or to watch it).
     ``fast_path`` (``nacosfast.naming.fast.build_fast_path``) answers the hottest requests from their
     bytes before the handler sees anything; ``handler`` answers the rest.
+    ``metrics``, if given, gets the listener's connection figures (collector ``http``) while it serves.
     """
     budget = budget or limits.budget()
     budget.check(HttpConnection(("", 0), limits))
@@ -59,6 +62,8 @@ async def serve_http(
     try:
         async with trio.open_nursery() as nursery:
             hub = Hub(Responder(handler, wait_durable, limits), listener, nursery, budget, fast_path)
+            if metrics is not None:
+                metrics.register("http", hub.families)
             nursery.start_soon(hub.tick)
             nursery.start_soon(hub.durable_loop)
             bound = listener.getsockname()[1]
@@ -68,5 +73,7 @@ async def serve_http(
                 await hub.run()
             finally:
                 nursery.cancel_scope.cancel()  # the timer; tasks finishing answers are shielded
+                if metrics is not None:
+                    metrics.unregister("http")
     finally:
         listener.close()

@@ -13,7 +13,7 @@ into a 503 when the log fails or takes too long.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Final
 
@@ -35,9 +35,9 @@ Handler = Callable[[Request], Response]
 WaitDurable = Callable[[int], Awaitable[None]]
 """Returns once the log record with this sequence number is durable; raises if it never will be.
 
-Records must become durable in sequence order (an append-only log with group commit): once
-``wait_durable(n)`` returns, every record up to ``n`` is durable. ``serve_http`` relies on it to wait
-once for a whole batch of answers."""
+Records become durable in sequence order (an append-only log with group commit), so once
+``wait_durable(n)`` returned or raised, every record up to ``n`` is decided; but a record the disk
+refused does not fail later ones, so each answer's own number is still asked (cheap once decided)."""
 Send = Callable[[bytes], Awaitable[None]]
 """Sends bytes to one connection's peer; raises ``Abandon`` (or a stream/socket error) if it cannot."""
 
@@ -153,21 +153,29 @@ class Responder:
             scope.deadline = min(scope.deadline, shutdown_at)
 
     async def wait_for_log(self, seq: int) -> Response | None:
-        """Wait until log record ``seq`` (and every one before it) is durable.
+        """Wait until log record ``seq`` is durable.
 
         None when it is; else the answer to give instead: 503 if the log failed, or 503 with
         ``Connection: close`` if it did not finish within the bound.
         """
-        failure: Response | None = None
+        return (await self.wait_for_logs([seq])).get(seq)
+
+    async def wait_for_logs(self, seqs: Iterable[int]) -> dict[int, Response]:
+        """Wait until the log records ``seqs`` are decided, within one bound: the largest first (that
+        one wait decides them all), then each other is only checked. Returns the answer to give
+        instead, for each record that is not durable (see ``wait_for_log``)."""
+        ordered = sorted(set(seqs), reverse=True)
+        failures: dict[int, Response] = {}
         with self.bounded() as scope:
-            try:
-                await self._wait_durable(seq)
-            except Exception as error:
-                log.warning("writes up to %d not durable: %s", seq, error)
-                failure = _not_durable(error)
+            for seq in ordered:
+                try:
+                    await self._wait_durable(seq)
+                except Exception as error:
+                    log.warning("write %d not durable: %s", seq, error)
+                    failures[seq] = _not_durable(error)
         if scope.cancelled_caught:
-            return _NOT_DURABLE_IN_TIME
-        return failure
+            return dict.fromkeys(ordered, _NOT_DURABLE_IN_TIME)
+        return failures
 
     async def wait_for_answer(self, response: Response) -> Response:
         """The answer a deferred ``response`` resolves to (503 if it does not arrive within the bound)."""
