@@ -3,17 +3,20 @@
 Each example builds two identical nodes, feeds the same sequence of raw inputs (random requests,
 pipelined, good and bad) to one through ``HttpConnection`` + ``NamingApp`` only, and to the other as
 the hub does — ``FastPath.serve`` first, the rest of the input through the Python path — then compares
-every answer and the resulting registry, heartbeat table and push notifications.
+every answer and the resulting registry, heartbeat table, and what push, replication and the active
+health checker were told.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nacosfast._core.fastpath import FastPath
+from nacosfast._core.registry import Service
 from nacosfast.limits import MAX_PIPELINED_REQUESTS
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.fast import build_fast_path
@@ -22,6 +25,7 @@ from nacosfast.server.http.responder import answer_ready
 from nacosfast.wire.http import HttpConnection, HttpDate
 from nacosfast.wire.http_limits import DEFAULT_HTTP_LIMITS, HttpLimits
 from nacosfast.wire.message import Request, Response
+from tests.auth_helpers import auth_node
 from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush
 
 SMALL_LIMITS = HttpLimits(max_header_bytes=400, max_header_fields=6)
@@ -200,8 +204,41 @@ def switches(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@dataclass
+class RecordingReplication:
+    """A replication sink (``state.replication``) that records the local changes it is told of."""
+
+    changed: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def local_change(self, namespace: str, name: str, now_ms: int) -> None:
+        self.changed.append((namespace, name, now_ms))
+
+    def status(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class RecordingHealthChecks:
+    """A health-check sink (``state.health_checks``) that records the service changes it is told of."""
+
+    changed: list[tuple[str, str, int | None]] = field(default_factory=list)
+
+    def check_rt(self, namespace: str, service: str, cluster: str) -> tuple[int, int, int] | None:
+        return None
+
+    def service_changed(self, namespace: str, name: str, service: Service | None) -> None:
+        self.changed.append((namespace, name, None if service is None else service.revision))
+
+
 def _node(switch_values: dict[str, Any]) -> tuple[NamingApp, NamingState]:
-    state = NamingState(push=RecordingPush(), journal=MemoryJournal())
+    # Replication is set without a member table (which would switch the compiled path off): what
+    # matters is that every write either path makes tells it the same things.
+    state = NamingState(
+        push=RecordingPush(),
+        journal=MemoryJournal(),
+        replication=RecordingReplication(),
+        health_checks=RecordingHealthChecks(),
+    )
     app = NamingApp(state)
     for ip, metadata in (
         ("10.0.0.1", "{}"),
@@ -275,7 +312,11 @@ def _state_of(state: NamingState) -> Any:
     beats = {key: (state.beats.last_beat(key), state.beats.is_healthy(key)) for key in keys}
     push = state.push
     assert isinstance(push, RecordingPush)
-    return services, beats, push.changed, push.subscriptions
+    replication = state.replication
+    assert isinstance(replication, RecordingReplication)
+    health_checks = state.health_checks
+    assert isinstance(health_checks, RecordingHealthChecks)
+    return services, beats, push.changed, push.subscriptions, replication.changed, health_checks.changed
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -322,6 +363,29 @@ def test_fast_path_answers_the_hot_requests_itself() -> None:
     assert out.endswith(first[first.index(b"\r\n\r\n") :])
     assert b'"code":10200' in out
     assert fast.counts() == {"beat": 1, "list": 1, "register": 0, "deregister": 0}
+    # A registration and a deregistration it answers tell push, replication and the health checker.
+    push, replication, checks = state.push, state.replication, state.health_checks
+    assert isinstance(push, RecordingPush)
+    assert isinstance(replication, RecordingReplication)
+    assert isinstance(checks, RecordingHealthChecks)
+    before = len(push.changed), len(replication.changed), len(checks.changed)
+    target = b"/nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.5&port=1 HTTP/1.1\r\n\r\n"
+    writes = b"POST " + target + b"DELETE " + target
+    assert fast.serve(writes, 3, WALL_EPOCH_MS, date.line, 8)[:3] == (
+        b"".join(
+            [
+                b"HTTP/1.1 200 OK\r\n",
+                date.line,
+                b"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 2\r\n\r\nok",
+            ]
+        )
+        * 2,
+        len(writes),
+        2,
+    )
+    assert (len(push.changed), len(replication.changed), len(checks.changed)) == tuple(n + 2 for n in before)
+    assert replication.changed[-2:] == [("public", "DEFAULT_GROUP@@svc", 3)] * 2
+    assert checks.changed[-1][:2] == ("public", "DEFAULT_GROUP@@svc")
     fast.enabled = False
     assert fast.serve(beat, 3, WALL_EPOCH_MS, date.line, 8) == (b"", 0, 0, False)
 
@@ -362,6 +426,7 @@ def test_plain_light_beats_are_read_without_the_naming_layer() -> None:
 
 
 def test_fast_path_stands_aside_on_a_cluster_member_and_behind_a_closed_gate() -> None:
+    """Behind a closed gate, with auth on, while the node warms up and on a cluster member."""
     date = HttpDate()
     date.refresh(WALL_EPOCH_MS)
     beat = b"PUT /nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&port=8080"
@@ -369,5 +434,10 @@ def test_fast_path_stands_aside_on_a_cluster_member_and_behind_a_closed_gate() -
     _, state = _node({})
     assert build_fast_path(state).serve(beat, 30_000, WALL_EPOCH_MS, date.line, 8)[2] == 1
     assert build_fast_path(state, gate=lambda: False).serve(beat, 30_001, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    auth = auth_node().gate
+    assert build_fast_path(state, auth=auth).serve(beat, 30_001, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    state.ready = False  # a cluster node loading its peers' data answers 503 (NamingApp)
+    assert build_fast_path(state).serve(beat, 30_001, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    state.ready = True
     cast(Any, state).members = object()  # any member table: this node routes beats to their owner
     assert build_fast_path(state).serve(beat, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0

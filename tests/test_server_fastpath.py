@@ -8,14 +8,18 @@ must match byte for byte (apart from the clock-dependent ``Date`` and ``lastRefT
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import trio
 
+from nacosfast._core.fastpath import FastPath
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.fast import build_fast_path
 from nacosfast.naming.state import NamingState
 from nacosfast.server.http import serve_http
+from nacosfast.wire.http import HttpDate
 from nacosfast.wire.message import Request, Response
+from tests.auth_helpers import auth_node
 from tests.naming_helpers import WALL_EPOCH_MS, MemoryJournal, RecordingPush
 
 BEAT = (
@@ -37,14 +41,11 @@ READS = (
 )
 
 
-async def _exchange(fast: bool) -> tuple[bytes, dict[str, int]]:
-    state = NamingState(push=RecordingPush(), journal=MemoryJournal())
-    app = NamingApp(state)
-    app.handle(Request("POST", "/nacos/v1/ns/instance", BEAT.split(b"?")[1].split(b" ")[0]), 0, WALL_EPOCH_MS)
-    fast_path = build_fast_path(state) if fast else None
-
-    def handle(request: Request) -> Response:
-        return app.handle(request, 1, WALL_EPOCH_MS)
+async def _served(
+    handle: Callable[[Request], Response], fast_path: FastPath | None, reads: tuple[bytes, ...]
+) -> bytes:
+    """The hub's answers to ``reads`` sent on one connection (closed by its last request), each
+    arriving as a read of its own."""
 
     async def durable_now(seq: int) -> None:
         return None
@@ -58,14 +59,27 @@ async def _exchange(fast: bool) -> tuple[bytes, dict[str, int]]:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         received = bytearray()
         async with stream:
-            for data in READS:
+            for data in reads:
                 await stream.send_all(data)
-                await trio.sleep(0.05)  # each piece arrives as a read of its own
+                await trio.sleep(0.05)
             while chunk := await stream.receive_some():
                 received += chunk
         nursery.cancel_scope.cancel()
+    return bytes(received)
+
+
+async def _exchange(fast: bool) -> tuple[bytes, dict[str, int]]:
+    state = NamingState(push=RecordingPush(), journal=MemoryJournal())
+    app = NamingApp(state)
+    app.handle(Request("POST", "/nacos/v1/ns/instance", BEAT.split(b"?")[1].split(b" ")[0]), 0, WALL_EPOCH_MS)
+    fast_path = build_fast_path(state) if fast else None
+
+    def handle(request: Request) -> Response:
+        return app.handle(request, 1, WALL_EPOCH_MS)
+
+    received = await _served(handle, fast_path, READS)
     counts = fast_path.counts() if fast_path is not None else {}
-    return bytes(received), counts
+    return received, counts
 
 
 def _normalized(answers: bytes) -> bytes:
@@ -83,3 +97,33 @@ async def test_hub_answers_the_same_with_and_without_the_fast_path() -> None:
     # rendered, read 4 with the rest of a request, read 5 with a list of the snapshot the register
     # made: those reads go to the Python path whole.
     assert counts == {"beat": 3, "list": 1, "register": 1, "deregister": 0}
+
+
+async def test_with_auth_on_the_hub_refuses_unauthenticated_hot_requests_as_the_python_path() -> None:
+    node = auth_node()
+    state = node.app.state
+    app = node.app
+    # A registered instance and a rendered list, put there by a peer (past the gate): without auth the
+    # compiled path would answer this beat and this list itself.
+    register = Request("POST", "/nacos/v1/ns/instance", BEAT.split(b"?")[1].split(b" ")[0])
+    assert app.handle(register, 0, WALL_EPOCH_MS, forwarded=True).status == 200
+    listing = Request("GET", "/nacos/v1/ns/instance/list", LIST.split(b"?")[1].split(b" ")[0])
+    assert app.handle(listing, 0, WALL_EPOCH_MS, forwarded=True).status == 200
+    date = HttpDate()
+    date.refresh(WALL_EPOCH_MS)
+    assert build_fast_path(state).serve(BEAT + LIST, 1, WALL_EPOCH_MS, date.line, 8)[2] == 2
+
+    def handle(request: Request) -> Response:
+        return app.handle(request, 1, WALL_EPOCH_MS)
+
+    fast_path = build_fast_path(state, auth=node.gate)
+    data = (BEAT + LIST + CLOSE,)
+    with trio.fail_after(20):
+        with_fast = await _served(handle, fast_path, data)
+        without = await _served(handle, None, data)
+    assert _normalized(with_fast) == _normalized(without)
+    assert with_fast.count(b"HTTP/1.1 403 ") == 3
+    refused = handle(Request("PUT", "/nacos/v1/ns/instance/beat", register.query))
+    assert refused.status == 403
+    assert refused.body in with_fast
+    assert fast_path.counts() == {"beat": 0, "list": 0, "register": 0, "deregister": 0}
