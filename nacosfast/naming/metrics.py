@@ -8,6 +8,7 @@ keeps anyway, when a scrape asks for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Final
 
 from nacosfast import NACOS_COMPAT_VERSION
@@ -45,7 +46,9 @@ STATUS_CLASSES: Final = 10
 """Status codes are below 1000, so ``status // 100`` indexes a list of this length."""
 FORWARDED: Final = 0
 """The status recorded for a request answered by another node (its answer is not known yet)."""
-ELSEWHERE_GROUPS: Final = {"beat": "beat", "list": "list", "register": "instance", "deregister": "instance"}
+ELSEWHERE_GROUPS: Final = MappingProxyType(
+    {"beat": "beat", "list": "list", "register": "instance", "deregister": "instance"}
+)
 """Route names of the compiled request path (``FastPath.counts``) → their endpoint group."""
 OK_CLASS: Final = 2
 """``status // 100`` of the answers the compiled request path gives (200 only)."""
