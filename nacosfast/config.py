@@ -194,7 +194,7 @@ class Settings:
             raise ConfigError(f"etcd: {error}") from None
         if self.auth_enabled:
             raise ConfigError(
-                "auth_enabled with etcd is not supported yet: users, roles and permissions live in the local log"
+                "auth_enabled with etcd is not supported yet (users, roles, permissions: local log only)"
             )
         if bool(self.etcd_user) != bool(self.etcd_password_file):
             raise ConfigError("etcd_user and etcd_password_file go together")

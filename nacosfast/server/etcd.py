@@ -187,10 +187,16 @@ class EtcdStore:
         """The etcd store's Prometheus figures (``counters`` as gauges and counters)."""
         return [
             gauge("nacosfast_etcd_revision", "etcd revision memory is in step with.", self.revision),
-            gauge("nacosfast_etcd_pending_writes", "Writes sent to etcd, not yet decided.", self.pending_writes),
+            gauge(
+                "nacosfast_etcd_pending_writes", "Writes sent to etcd, not yet decided.", self.pending_writes
+            ),
             counter("nacosfast_etcd_committed", "Writes etcd committed.", self.committed),
-            counter("nacosfast_etcd_conflicts", "Writes refused with 409 (lost compare-and-set).", self.conflicts),
-            counter("nacosfast_etcd_unavailable", "Writes refused with 503 (etcd unreachable).", self.unavailable),
+            counter(
+                "nacosfast_etcd_conflicts", "Writes refused with 409 (lost compare-and-set).", self.conflicts
+            ),
+            counter(
+                "nacosfast_etcd_unavailable", "Writes refused with 503 (etcd unreachable).", self.unavailable
+            ),
             counter("nacosfast_etcd_events", "Watch events applied.", self.events),
             counter("nacosfast_etcd_resyncs", "Full re-reads after a compaction.", self.resyncs),
             counter("nacosfast_etcd_watch_restarts", "Watch connections re-opened.", self.watch_restarts),

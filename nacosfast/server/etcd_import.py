@@ -8,9 +8,11 @@ the import again, or after nodes started writing to etcd, changes nothing that i
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import trio
 
+from nacosfast.auth.store import PERMISSION_RECORD, ROLE_RECORD, USER_RECORD
 from nacosfast.config import Settings
 from nacosfast.naming import journal
 from nacosfast.naming.node import build_state
@@ -25,6 +27,10 @@ __all__ = ["import_log", "run_import"]
 log = logging.getLogger("nacosfast.etcd")
 
 
+def _skip(record: dict[str, Any]) -> None:
+    """An auth record: not imported."""
+
+
 class _NoJournal:
     """The journal of the throw-away state the log is replayed into (nothing is written there)."""
 
@@ -37,7 +43,9 @@ async def import_log(client: EtcdClient, prefix: str, data_dir: str) -> tuple[in
     store = AppendLog.open(data_dir)
     try:
         state = build_state(_NoJournal(), wall_ms)
-        journal.replay(state, store.replay())
+        # Users, roles and permissions are not kept in etcd (auth with etcd is refused at start).
+        skipped = dict.fromkeys((USER_RECORD, ROLE_RECORD, PERMISSION_RECORD), _skip)
+        journal.replay(state, store.replay(), skipped)
         records = list(journal.snapshot(state))
     finally:
         store.close()
