@@ -44,11 +44,13 @@ $(NODE_CLIENT): tests/node/package.json tests/node/package-lock.json
 	touch $@
 
 # MariaDB for the MySQL health-check tests (they start their own server on a loopback port), and
-# Debian's Chromium and its chromedriver for the console's browser test (CI is a fresh clone, as root).
+# Debian's Chromium and its chromedriver for the console's browser test, and a real etcd (Debian's
+# etcd-server, 3.4 or later) with openssl for its TLS test certificates (CI is a fresh clone, as root).
 install-system-deps:
 	command -v mariadbd >/dev/null 2>&1 || test -x /usr/sbin/mariadbd || (apt-get update && apt-get install -y mariadb-server)
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update && apt-get install -y chromium chromium-driver)
+	(command -v etcd && command -v openssl) >/dev/null || (apt-get update && apt-get install -y etcd-server openssl)
 
 test: lint $(NODE_CLIENT) install-system-deps
 	$(BIN)/python -m pytest tests

@@ -93,8 +93,34 @@ def _parser() -> argparse.ArgumentParser:
         ("distro-warmup-timeout-ms", "wait for a peer's snapshot before serving alone (default 10000)"),
     ):
         cluster.add_argument(f"--{name}", dest=name.replace("-", "_"), type=int, help=what)
+    etcd = server.add_argument_group("persistent data in etcd (docs/etcd.md)")
+    etcd.add_argument("--etcd", help="etcd endpoints http(s)://host:port,... (persistent data lives there)")
+    for name, what in (
+        ("etcd-prefix", "key prefix in etcd (default /nacosfast)"),
+        ("etcd-user", "etcd user name (with --etcd-password-file)"),
+        ("etcd-password-file", "file holding the etcd user's password"),
+        ("etcd-ca-file", "CA bundle for https:// etcd endpoints"),
+        ("etcd-cert-file", "client certificate for etcd (with --etcd-key-file)"),
+        ("etcd-key-file", "client certificate key for etcd"),
+    ):
+        etcd.add_argument(f"--{name}", dest=name.replace("-", "_"), help=what)
     add_client_commands(commands)
+    add_import_command(commands)
     return parser
+
+
+def add_import_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``nacosfast import-log``: a standalone log into etcd, once."""
+    command = commands.add_parser("import-log", help="copy a standalone data dir's log to etcd (idempotent)")
+    command.add_argument("--config", help="TOML file (the server's: etcd settings and data_dir)")
+    command.add_argument("--data-dir", dest="data_dir", help="the standalone node's data directory")
+    command.add_argument("--etcd", help="etcd endpoints http(s)://host:port,...")
+    command.add_argument("--etcd-prefix", dest="etcd_prefix", help="key prefix in etcd (default /nacosfast)")
+    command.add_argument("--etcd-user", dest="etcd_user")
+    command.add_argument("--etcd-password-file", dest="etcd_password_file")
+    command.add_argument("--etcd-ca-file", dest="etcd_ca_file")
+    command.add_argument("--etcd-cert-file", dest="etcd_cert_file")
+    command.add_argument("--etcd-key-file", dest="etcd_key_file")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if namespace.command in CLIENT_COMMANDS:
         return run_client_command(namespace)
     arguments = vars(namespace)
-    arguments.pop("command")
+    command = arguments.pop("command")
     config_file = arguments.pop("config")
     try:
         settings = load_settings(config_file, arguments)
@@ -115,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if command == "import-log":
+        if not settings.etcd:
+            print("nacosfast: import-log needs --etcd", file=sys.stderr)
+            return 2
+        from nacosfast.server.etcd_import import run_import
+
+        return run_import(settings)
     from nacosfast.server.main import run_server
 
     return run_server(settings)

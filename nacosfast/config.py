@@ -27,6 +27,7 @@ from nacosfast.limits import (
     PUSH_RETRY_MS,
     TOKEN_TTL_S,
 )
+from nacosfast.store.etcd_keys import DEFAULT_PREFIX, check_prefix, parse_endpoints
 
 _WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 """Listening addresses that do not name the node: its member address must then be given."""
@@ -94,6 +95,19 @@ class Settings:
     """Pause between two fetches of 50 services during a repair."""
     distro_warmup_timeout_ms: int = DISTRO_WARMUP_TIMEOUT_MS
     """A starting node waits this long for a peer's snapshot before it serves alone."""
+    etcd: str = ""
+    """etcd endpoints ``http(s)://host:port`` separated by commas: persistent data (instances, service
+    attributes, namespaces, switches) then lives in etcd, shared by every node (docs/etcd.md)."""
+    etcd_prefix: str = DEFAULT_PREFIX
+    """Key prefix in etcd: nodes sharing it share their persistent data."""
+    etcd_user: str = ""
+    etcd_password_file: str = ""
+    """File holding the etcd user's password (with ``etcd_user``)."""
+    etcd_ca_file: str = ""
+    """CA bundle that signs the etcd servers' certificates (``https://`` endpoints)."""
+    etcd_cert_file: str = ""
+    """Client certificate (and ``etcd_key_file``) for etcd's client-certificate authentication."""
+    etcd_key_file: str = ""
 
     @property
     def cluster_mode(self) -> bool:
@@ -171,7 +185,24 @@ class Settings:
                 "--admin-password-file P), bind to 127.0.0.1, or pass --insecure-no-auth if a firewall "
                 "or private network already keeps strangers out"
             )
+        if self.etcd:
+            self._validate_etcd()
         return self
+
+    def _validate_etcd(self) -> None:
+        try:
+            parse_endpoints(self.etcd)
+            check_prefix(self.etcd_prefix)
+        except ValueError as error:
+            raise ConfigError(f"etcd: {error}") from None
+        if self.auth_enabled:
+            raise ConfigError(
+                "auth_enabled with etcd is not supported yet (users, roles, permissions: local log only)"
+            )
+        if bool(self.etcd_user) != bool(self.etcd_password_file):
+            raise ConfigError("etcd_user and etcd_password_file go together")
+        if bool(self.etcd_cert_file) != bool(self.etcd_key_file):
+            raise ConfigError("etcd_cert_file and etcd_key_file go together")
 
 
 def is_loopback(host: str) -> bool:

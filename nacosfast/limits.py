@@ -119,6 +119,27 @@ STORE_REFUSED_RANGES_KEPT: Final = 1024
 STORE_SHUTDOWN_FLUSH_TIMEOUT_MS: Final = 5_000
 """On shutdown, the last flush of pending records may take this long before it is abandoned."""
 
+# --- etcd store (nacosfast.server.etcd; docs/etcd.md) -------------------------------------------------
+ETCD_REQUEST_TIMEOUT_MS: Final = 3_000
+"""A write or read etcd has not answered within this is 503 (unreachable, or no quorum: etcd itself
+waits up to ~7 s before it gives up on a proposal); never an ``ok`` and, after the undo, not visible."""
+ETCD_CONNECT_TIMEOUT_MS: Final = 1_000
+"""Opening a connection to one etcd endpoint; past it the next endpoint is tried."""
+ETCD_MAX_CONNECTIONS: Final = 32
+"""Keep-alive connections to etcd for writes and reads (concurrent requests beyond wait for one)."""
+ETCD_MAX_PENDING_WRITES: Final = 10_000
+"""Writes sent and not yet answered by etcd; past it writes answer 503 at once instead of queueing."""
+ETCD_MAX_REPLY_BYTES: Final = 512 * 1024 * 1024
+"""Largest reply read from etcd (a full range read of every key at start-up or after compaction)."""
+ETCD_RETRY_INTERVAL_MS: Final = 200
+"""The watch reconnects (or re-reads after a compaction) this long after a failure."""
+ETCD_RANGE_PAGE_KEYS: Final = 5_000
+"""Keys per page when a node reads everything (start-up, after a compaction): bounds one reply (with
+``STORE_MAX_RECORD_BYTES`` values, and etcd's own reply limits) while staying one revision."""
+ETCD_TOMBSTONES_KEPT: Final = 10_000
+"""Deleted keys remembered with their revision before those the watch has passed are forgotten."""
+ETCD_FAILED_WRITES_KEPT: Final = 100_000
+"""Refused write numbers remembered with their reason, so a waiter learns why (oldest dropped)."""
 # --- Compiled core (nacosfast._core: registry, beats, digest) ----------------------------------------
 CORE_MAX_CACHED_VARIANTS: Final = 16
 """Encoded responses one ``Service`` snapshot memoizes (clusters × healthyOnly × client shape); a

@@ -79,7 +79,24 @@ def persist_service_removal(state: NamingState, namespace: str, name: str) -> in
     number = state.journal.append(journal.removal_record(namespace, name))
     ledger = state.ledger
     ledger.record(journal.service_key(namespace, name), journal.durable_meta(service), None, number)
+    recorded: set[Hashable] = set()
     if service is not None:
         for instance in service.instances(ephemeral=False):
-            ledger.record(journal.instance_key(namespace, name, instance), instance, None, number)
+            key = journal.instance_key(namespace, name, instance)
+            ledger.record(key, instance, None, number)
+            recorded.add(key)
+    # The record also deletes instances absent from memory only because a write to them is pending
+    # (a deregistration): if that write is refused, the undo must not bring back what this removes.
+    pending = [
+        other
+        for other, _ in ledger.durable()
+        if _instance_of(other, namespace, name) and other not in recorded
+    ]
+    for other in pending:
+        ledger.record(other, None, None, number)
     return number
+
+
+def _instance_of(key: Hashable, namespace: str, name: str) -> bool:
+    """Whether ``key`` is the key of a persistent instance of ``namespace``/``name``."""
+    return isinstance(key, tuple) and key[0] == "instance" and key[1] == namespace and key[2] == name

@@ -47,11 +47,13 @@ __all__ = [
     "FORMAT_VERSION",
     "SWITCHES_KEY",
     "current",
+    "decode",
     "encode",
     "instance_key",
     "is_durable",
     "key_path",
     "namespace_key",
+    "observe",
     "removal_record",
     "replay",
     "service_key",
@@ -381,3 +383,37 @@ def _snapshot_records(
     for key, value in pending.items():
         if value is not None:
             yield encode(key, value)
+
+
+# --- another writer's records (a shared store such as etcd) -----------------------------------------
+
+
+def decode(payload: bytes) -> Any:
+    """The value a (format version 2) record sets its key to."""
+    record = json.loads(payload)
+    kind = record["t"]
+    if kind == INSTANCE:
+        return _instance_from_json(record["value"])
+    if kind == SERVICE:
+        return ServiceMeta.from_json(record["meta"])
+    if kind == NAMESPACE:
+        return Namespace.from_json(record["value"])
+    if kind == SWITCHES:
+        return Switches.from_json(record["value"])
+    raise ValueError(f"journal record of unknown type {kind!r}")
+
+
+def observe(state: NamingState, key: Hashable, payload: bytes | None, now_ms: int) -> None:
+    """The shared store now holds ``payload`` (``None``: nothing) at ``key``: apply it and tell push.
+
+    A key with a write of this node still pending keeps its value in memory; the observed value
+    becomes its durable value (what an undo restores)."""
+    assert isinstance(key, tuple)
+    value = None if payload is None else decode(payload)
+    if key in state.ledger:
+        state.ledger.observe(key, value)
+        return
+    change = _apply(state, key, value)
+    if change is not None:
+        service = change.service
+        state.push.service_changed(service.namespace, service.name, now_ms)

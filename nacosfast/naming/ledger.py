@@ -90,3 +90,7 @@ class Ledger:
         """``(key, durable value)`` of every key with a pending write (for a snapshot of durable state)."""
         for key, entry in self._entries.items():
             yield key, entry.durable
+
+    def observe(self, key: Hashable, value: Any) -> None:
+        """Another writer made ``value`` the durable value of ``key`` (which has a pending write)."""
+        self._entries[key].durable = value

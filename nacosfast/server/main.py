@@ -37,6 +37,7 @@ from nacosfast.server.clock import monotonic_ms, wall_ms
 from nacosfast.server.cluster_metrics import ClusterFigures
 from nacosfast.server.distro_runner import DistroRunner
 from nacosfast.server.durability import Durability
+from nacosfast.server.etcd import EtcdStore, etcd_client, warn_unimported_log
 from nacosfast.server.forwarder import Forwarder, owner_handlers
 from nacosfast.server.host import run_host_sampler
 from nacosfast.server.http import Handler, serve_http
@@ -45,6 +46,7 @@ from nacosfast.server.peers import PEER_PATH_PREFIX, PeerClient, PeerRouter
 from nacosfast.server.process_metrics import ProcessFigures
 from nacosfast.server.reaper import run_reaper
 from nacosfast.server.udp import PushServer
+from nacosfast.store.etcd_keys import check_prefix
 from nacosfast.store.log import AppendLog, StoreError
 from nacosfast.wire.message import Request, Response
 
@@ -183,17 +185,31 @@ async def serve(
     settings.validate()
     gate = AuthGate(load_auth_config(settings))
     admin_password = read_admin_password(settings) if settings.auth_enabled else None
-    store = AppendLog.open(settings.data_dir)
+    # Persistent data: in etcd (docs/etcd.md), or in the data directory's log.
+    store = None if settings.etcd else AppendLog.open(settings.data_dir)
+    client = etcd_client(settings) if settings.etcd else None
     try:
         # The callbacks read ``state``, built just below; nothing appends or snapshots before replay
         # has finished and the flusher task has started. Auth records are few: they are listed on the
         # Trio thread, so the worker thread that writes the snapshot never iterates a changing table.
-        durability = Durability(
-            store,
-            snapshot_source=lambda: itertools.chain(journal.snapshot(state), list(gate.store.snapshot())),
-            on_durable=lambda through: journal.settle(state, through),
-            on_refused=lambda through: journal.undo(state, through, monotonic_ms()),
-        )
+        durability: Durability | EtcdStore
+        if client is None:
+            assert store is not None
+            durability = Durability(
+                store,
+                snapshot_source=lambda: itertools.chain(journal.snapshot(state), list(gate.store.snapshot())),
+                on_durable=lambda through: journal.settle(state, through),
+                on_refused=lambda through: journal.undo(state, through, monotonic_ms()),
+            )
+        else:
+            warn_unimported_log(settings.data_dir)
+            durability = EtcdStore(
+                client,
+                check_prefix(settings.etcd_prefix),
+                observe=lambda key, payload: journal.observe(state, key, payload, monotonic_ms()),
+                on_durable=lambda through: journal.settle(state, through),
+                on_refused=lambda through: journal.undo(state, through, monotonic_ms()),
+            )
         push_config = PushConfig(
             coalesce_ms=settings.push_coalesce_ms,
             retry_ms=settings.push_retry_ms,
@@ -209,14 +225,15 @@ async def serve(
         )
         hub = state.push
         assert isinstance(hub, PushHub)
-        replayed = journal.replay(state, store.replay(), gate.store.replayers())
-        log.info(
-            "loaded %d durable records from %s: %d services, %d instances",
-            replayed,
-            settings.data_dir,
-            state.registry.service_count,
-            state.registry.instance_count,
-        )
+        if store is not None:
+            replayed = journal.replay(state, store.replay(), gate.store.replayers())
+            log.info(
+                "loaded %d durable records from %s: %d services, %d instances",
+                replayed,
+                settings.data_dir,
+                state.registry.service_count,
+                state.registry.instance_count,
+            )
         app = NamingApp(state, auth=gate)
         cluster = build_cluster(settings, state, app) if settings.cluster_mode else None
         metrics = MetricsRegistry()
@@ -239,7 +256,13 @@ async def serve(
         handle = node_handler(front, cluster.router if cluster is not None else None, requests)
 
         async with trio.open_nursery() as nursery:
-            await nursery.start(durability.run)
+            await nursery.start(durability.run)  # on etcd: once every record is read into memory
+            if isinstance(durability, EtcdStore):
+                log.info(
+                    "persistent data in etcd under %r, at revision %d",
+                    settings.etcd_prefix,
+                    durability.revision,
+                )
             admin_seq = await bootstrap_admin(gate, durability, admin_password)
             if admin_seq:
                 await durability.wait_durable(admin_seq)
@@ -284,7 +307,11 @@ async def serve(
             task_status.started(RunningServer(http_port, push_address, state, cluster))
             nursery.start_soon(_stop_on_signal, http_scope)
     finally:
-        await close_store(store)
+        if store is not None:
+            await close_store(store)
+        if client is not None:
+            with trio.CancelScope(shield=True):
+                await client.aclose()
 
 
 class Closable(Protocol):

@@ -94,8 +94,9 @@ def answer_ready(
 
 
 def _not_durable(error: Exception) -> Response:
-    """The answer when the log could not make a write durable: 503 (clients try another server)."""
-    if isinstance(error, NacosError) and error.status >= 500:
+    """The answer when the store could not make a write durable: 503 (clients try another server), or
+    409 when a shared store (etcd) refused it because the record changed meanwhile."""
+    if isinstance(error, NacosError) and (error.status >= 500 or error.status == 409):  # 409: lost CAS
         return Response(status=error.status, body=error.body())
     return Response(status=503, body=NacosError(f"write not durable: {error}").body())
 
