@@ -9,12 +9,12 @@ beat schedule never stops while the instance is registered.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 from enum import Enum
 
 from nacosfast.client.api import RESOURCE_NOT_FOUND, BeatReply, InstanceSpec
 from nacosfast.client.limits import BEAT_INTERVAL_MS, MAX_BEAT_INTERVAL_MS, MIN_BEAT_INTERVAL_MS
+from nacosfast.client.schedule import DueHeap
 
 PRESERVED_BEAT_INTERVAL: str = "preserved.heart.beat.interval"
 """Instance metadata key naming the beat period in ms (compatibility.md §2.5)."""
@@ -62,8 +62,11 @@ class BeatSchedule:
 
     default_interval_ms: int = BEAT_INTERVAL_MS
     _entries: dict[BeatKey, BeatEntry] = field(default_factory=dict)
-    _heap: list[tuple[int, BeatKey, int]] = field(default_factory=list)
+    _heap: DueHeap[BeatKey, BeatEntry] = field(init=False)
     _generations: int = 0
+
+    def __post_init__(self) -> None:
+        self._heap = DueHeap(self._entries)
 
     @staticmethod
     def key_of(spec: InstanceSpec) -> BeatKey:
@@ -76,7 +79,7 @@ class BeatSchedule:
         self._generations += 1
         entry = BeatEntry(spec, period, now_ms + period, generation=self._generations)
         self._entries[key] = entry
-        heapq.heappush(self._heap, (entry.due_ms, key, entry.generation))
+        self._heap.push(key, entry)
         return key
 
     def remove(self, key: BeatKey) -> BeatEntry | None:
@@ -94,30 +97,16 @@ class BeatSchedule:
 
     def due(self, now_ms: int) -> list[tuple[BeatKey, BeatEntry]]:
         """Entries whose beat is due; each is marked in flight until its reply is reported."""
-        ready: list[tuple[BeatKey, BeatEntry]] = []
-        while self._heap and self._heap[0][0] <= now_ms:
-            due_ms, key, generation = heapq.heappop(self._heap)
-            entry = self._entries.get(key)
-            if entry is None or entry.generation != generation or entry.due_ms != due_ms or entry.in_flight:
-                continue  # stale heap entry
-            entry.in_flight = True
-            ready.append((key, entry))
-        return ready
+        return self._heap.due(now_ms)
 
     def next_deadline_ms(self) -> int | None:
         """The earliest due time, or ``None`` when nothing is scheduled."""
-        while self._heap:
-            due_ms, key, generation = self._heap[0]
-            entry = self._entries.get(key)
-            if entry is not None and entry.generation == generation and entry.due_ms == due_ms:
-                return due_ms
-            heapq.heappop(self._heap)
-        return None
+        return self._heap.next_deadline_ms()
 
     def _reschedule(self, key: BeatKey, entry: BeatEntry, now_ms: int) -> None:
         entry.in_flight = False
         entry.due_ms = now_ms + entry.period_ms
-        heapq.heappush(self._heap, (entry.due_ms, key, entry.generation))
+        self._heap.push(key, entry)
 
     def on_reply(self, key: BeatKey, generation: int, reply: BeatReply, now_ms: int) -> BeatAction:
         """Record a beat answer; whether the instance must be registered again."""

@@ -11,7 +11,6 @@ refresh schedule of the ones in use, and the failover view.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass, field
 
 from nacosfast.client.errors import NacosClientError
@@ -24,6 +23,7 @@ from nacosfast.client.limits import (
     REFRESH_RETRY_BASE_MS,
 )
 from nacosfast.client.model import ServiceChange, ServiceInfo, cache_key, diff
+from nacosfast.client.schedule import DueHeap
 
 
 class TooManyServices(NacosClientError):
@@ -65,13 +65,17 @@ class HostReactor:
     _answered: set[str] = field(default_factory=set)
     """Keys a server has answered for since start (the rest came from disk only)."""
     _tracked: dict[str, Tracked] = field(default_factory=dict)
-    _heap: list[tuple[int, str, int]] = field(default_factory=list)
+    _heap: DueHeap[str, Tracked] = field(init=False)
     _generations: int = 0
     _failover: dict[str, ServiceInfo] | None = None
     stale_ignored: int = 0
     """Data dropped because it was older than what was held."""
 
+    def __post_init__(self) -> None:
+        self._heap = DueHeap(self._tracked)
+
     # --- data -----------------------------------------------------------------------------------------
+
     def load(self, infos: list[ServiceInfo]) -> int:
         """Seed the cache from disk (never over server data); how many were taken."""
         taken = 0
@@ -142,7 +146,7 @@ class HostReactor:
         self._generations += 1
         entry = Tracked(grouped, clusters, now_ms, generation=self._generations)
         self._tracked[key] = entry
-        heapq.heappush(self._heap, (now_ms, key, entry.generation))
+        self._heap.push(key, entry)
         return key
 
     def untrack(self, key: str) -> None:
@@ -157,24 +161,11 @@ class HostReactor:
 
     def due(self, now_ms: int) -> list[tuple[str, Tracked]]:
         """Polls due now; each is in flight until reported done or failed."""
-        ready: list[tuple[str, Tracked]] = []
-        while self._heap and self._heap[0][0] <= now_ms:
-            due_ms, key, generation = heapq.heappop(self._heap)
-            entry = self._tracked.get(key)
-            if entry is None or entry.generation != generation or entry.due_ms != due_ms or entry.in_flight:
-                continue
-            entry.in_flight = True
-            ready.append((key, entry))
-        return ready
+        return self._heap.due(now_ms)
 
     def next_deadline_ms(self) -> int | None:
-        while self._heap:
-            due_ms, key, generation = self._heap[0]
-            entry = self._tracked.get(key)
-            if entry is not None and entry.generation == generation and entry.due_ms == due_ms:
-                return due_ms
-            heapq.heappop(self._heap)
-        return None
+        """The earliest poll due, or ``None`` when nothing is tracked."""
+        return self._heap.next_deadline_ms()
 
     def poll_now(self, key: str, now_ms: int) -> None:
         """Bring the next poll of ``key`` forward to now (unless one is in flight)."""
@@ -182,7 +173,7 @@ class HostReactor:
         if entry is None or entry.in_flight or entry.due_ms <= now_ms:
             return
         entry.due_ms = now_ms
-        heapq.heappush(self._heap, (now_ms, key, entry.generation))
+        self._heap.push(key, entry)
 
     def poll_all_now(self, now_ms: int) -> None:
         """Bring every poll forward to now: a server came back (or lost its state), so its push
@@ -193,7 +184,7 @@ class HostReactor:
     def _reschedule(self, key: str, entry: Tracked, delay_ms: int, now_ms: int) -> None:
         entry.in_flight = False
         entry.due_ms = now_ms + delay_ms
-        heapq.heappush(self._heap, (entry.due_ms, key, entry.generation))
+        self._heap.push(key, entry)
 
     def polled(self, key: str, info: ServiceInfo, now_ms: int) -> Applied:
         """A poll answered: apply it and schedule the next poll ``cacheMillis`` later."""
