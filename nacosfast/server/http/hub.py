@@ -48,6 +48,7 @@ from nacosfast.limits import (
     CONNECTION_LIMIT_LOG_PERIOD_MS,
     CONNECTION_SHED_BATCH,
     HUB_EVENTS_PER_WAKEUP,
+    HUB_POLLS_PER_WAKEUP,
     HUB_REQUESTS_PER_WAKEUP,
     LINGER_TIMEOUT_MS,
     MAX_PIPELINED_REQUESTS,
@@ -150,6 +151,9 @@ class Hub:
         self.epoll = select.epoll()
         self.clients: dict[int, Client] = {}
         self.now_ms = monotonic_ms()
+        """Monotonic ms, read once per poll of the epoll set (and by ``tick``)."""
+        self.wall_ms = wall_ms()
+        """Wall ms, read with ``now_ms``: the ``lastRefTime`` of answers made in that poll."""
         self.closing = False
         self._requests_left = 0
         self._parked: list[Parked] = []
@@ -200,24 +204,32 @@ class Hub:
             while True:
                 await wait_readable(epoll_fd)
                 self._requests_left = HUB_REQUESTS_PER_WAKEUP
-                for fd, _ in poll(0, HUB_EVENTS_PER_WAKEUP):
-                    if fd == listener_fd:
-                        self._accept()
-                        continue
-                    client = clients.get(fd)
-                    if client is None:
-                        continue  # closed earlier in this turn
-                    if client.busy:  # a task owns it: stop watching until it is handed back
-                        epoll.unregister(fd)
-                        client.registered = False
-                        continue
-                    try:
-                        readable(client)
-                    except Exception:  # a bug must cost one connection, not the server
-                        log.exception("connection from %s failed", client.conn.remote)
-                        self._close(client)
+                for _ in range(HUB_POLLS_PER_WAKEUP):
+                    events = poll(0, HUB_EVENTS_PER_WAKEUP)
+                    if not events:
+                        break
+                    self.now_ms = monotonic_ms()  # one reading of each clock per poll, not per request
+                    self.wall_ms = wall_ms()
+                    for fd, _ in events:
+                        if fd == listener_fd:
+                            self._accept()
+                            continue
+                        client = clients.get(fd)
+                        if client is None:
+                            continue  # closed earlier in this turn
+                        if client.busy:  # a task owns it: stop watching until it is handed back
+                            epoll.unregister(fd)
+                            client.registered = False
+                            continue
+                        try:
+                            readable(client)
+                        except Exception:  # a bug must cost one connection, not the server
+                            log.exception("connection from %s failed", client.conn.remote)
+                            self._close(client)
+                        if self._requests_left <= 0:
+                            break  # the sockets not served yet stay ready for the next turn
                     if self._requests_left <= 0:
-                        break  # the sockets not served yet stay ready for the next turn
+                        break
         finally:
             self.closing = True
             self.responder.begin_shutdown()
@@ -367,7 +379,7 @@ class Hub:
         fast = self.fast
         if fast is not None and conn.between_requests:
             out, consumed, count, closing = fast.serve(
-                data, monotonic_ms(), wall_ms(), self.date.line, MAX_PIPELINED_REQUESTS
+                data, self.now_ms, self.wall_ms, self.date.line, MAX_PIPELINED_REQUESTS
             )
             if count:
                 self._requests_left -= count
