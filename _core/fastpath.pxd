@@ -23,6 +23,8 @@ cdef class FastPath:
     cdef object _gate             # () -> bool, or None
     cdef str _list_tag            # the list render cache's variant tag
     cdef dict _beat_targets       # query bytes -> resolved target, or False (not a light beat)
+    cdef dict _framed_answers     # (fixed body, Connection kind) -> the whole answer, for _framed_date
+    cdef object _framed_date      # the Date line _framed_answers were framed with
     cdef Py_ssize_t _memo_limit
     cdef Py_ssize_t _max_head
     cdef Py_ssize_t _max_fields
@@ -33,3 +35,4 @@ cdef class FastPath:
     cdef object _beat(self, const char* buf, Py_ssize_t start, Py_ssize_t end, int64_t now_ms)
     cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1
     cdef object _list(self, bytes query, str agent, int64_t wall_ms)
+    cdef bytes _framed(self, bytes date_line, bytes body, int connection)

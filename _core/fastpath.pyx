@@ -59,6 +59,7 @@ cdef bytes _CHECK_BODY = b"{}"
 cdef bytes _INSTANCE_PATH = b"/nacos/v1/ns/instance"
 cdef bytes _OK_HEADERS = b"Content-Type: text/plain;charset=UTF-8\r\nContent-Length: 2\r\n"
 cdef bytes _OK = b"ok"
+cdef Py_ssize_t _FRAMED_ANSWERS_LIMIT = 64  # distinct (fixed body, Connection) answers kept per Date line
 
 cdef enum _Method:
     _OTHER = 0
@@ -414,6 +415,8 @@ cdef class FastPath:
         self._gate = gate
         self._list_tag = list_tag
         self._beat_targets = {}
+        self._framed_answers = {}
+        self._framed_date = None
         self._memo_limit = memo_limit
         self._max_head = max_head_bytes
         self._max_fields = max_header_fields
@@ -461,20 +464,12 @@ cdef class FastPath:
                 body = None
             else:
                 break
-            out.append(_STATUS_OK)
-            out.append(date_line)
             if body is None:
-                out.append(_OK_HEADERS)
-                body = _OK
+                out.append(self._framed(date_line, _OK, head.connection))
+            elif head.method == _PUT:
+                out.append(self._framed(date_line, <bytes>body, head.connection))
             else:
-                out.append(_JSON_LENGTH)
-                out.append(b"%d\r\n" % len(<bytes>body))
-            if head.connection == _KEEP:
-                out.append(_KEEP_ALIVE)
-            elif head.connection == _CLOSING:
-                out.append(_CLOSE)
-            out.append(b"\r\n")
-            out.append(body)
+                out.append(_frame(date_line, <bytes>body, head.connection))
             answered += 1
             pos = head.end
             if head.connection == _CLOSING:
@@ -482,7 +477,21 @@ cdef class FastPath:
                 break
         if not answered:
             return b"", 0, 0, False
-        return b"".join(out), pos, answered, closing
+        return (out[0] if answered == 1 else b"".join(out)), pos, answered, closing
+
+    cdef bytes _framed(self, bytes date_line, bytes body, int connection):
+        """The whole answer for one of the few fixed bodies (beat replies, ``ok``), framed once per
+        ``Date`` line and kept while that line is current."""
+        if date_line is not self._framed_date:
+            self._framed_answers = {}
+            self._framed_date = date_line
+        key = (body, connection)
+        cached = self._framed_answers.get(key)
+        if cached is None:
+            cached = _frame(date_line, body, connection)
+            if len(self._framed_answers) < _FRAMED_ANSWERS_LIMIT:
+                self._framed_answers[key] = cached
+        return <bytes>cached
 
     cdef bint _open(self) except -1:
         """Whether no node-wide rule stands between a request and its handler right now."""
@@ -602,6 +611,20 @@ cdef class FastPath:
         if listing.is_check and has_instances:
             return _CHECK_BODY
         return b"%b%d%b" % (before, wall_ms, after)
+
+
+cdef bytes _frame(bytes date_line, bytes body, int connection):
+    """A 200 answer: status line, ``Date``, type and length, ``Connection`` as asked, then ``body``.
+    ``ok`` is plain text (the write handlers' answer); every other body is JSON."""
+    if body is _OK:
+        headers = _OK_HEADERS
+    else:
+        headers = b"%b%d\r\n" % (_JSON_LENGTH, len(body))
+    if connection == _KEEP:
+        return b"".join((_STATUS_OK, date_line, headers, _KEEP_ALIVE, b"\r\n", body))
+    if connection == _CLOSING:
+        return b"".join((_STATUS_OK, date_line, headers, _CLOSE, b"\r\n", body))
+    return b"".join((_STATUS_OK, date_line, headers, b"\r\n", body))
 
 
 cdef str _value_or(const char* buf, Py_ssize_t* spans, int param, str default):
