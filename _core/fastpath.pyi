@@ -36,6 +36,8 @@ class FastPath:
         max_header_fields: int,
         memo_limit: int,
         gate: Callable[[], bool] | None = None,
+        members: object | None = None,
+        owns: Callable[[str, str], bool] | None = None,
     ) -> None: ...
     def counts(self) -> dict[str, int]:
         """Requests answered here so far, by route name."""

@@ -14,7 +14,8 @@ The contract (what makes it strictly a *fast* path):
 - it answers only what the Python path would answer with exactly the same bytes and the same effect on
   the node's state (a hypothesis test runs both on random requests and compares);
 - handled: ``PUT /nacos/v1/ns/instance/beat`` light beats (no ``beat`` parameter) of a healthy or
-  marked ephemeral instance that exists, and ``GET /nacos/v1/ns/instance/list`` whose query the
+  marked ephemeral instance that exists, of a service this node owns when it is a cluster member
+  (``members`` and ``owns``: other members' beats are relayed or forwarded by the Python path), and ``GET /nacos/v1/ns/instance/list`` whose query the
   node's list memo already validated, without a push subscription (``udpPort`` 0), whose answer is
   already rendered on the current snapshot. Only ``HTTP/1.1`` heads of plain printable ASCII (no
   ``%`` in the path, no ``#``, no ``Transfer-Encoding``, ``Expect``, ``Upgrade``, no body, ``Connection``
@@ -22,9 +23,11 @@ The contract (what makes it strictly a *fast* path):
   oversized, a memo or render-cache miss, a traffic rule or server status other than ``UP``, an
   unhealthy instance — goes to the Python path untouched (the first miss fills the memos there);
 - ``enabled`` switches it off for a node: whoever wires a feature that must see every request (auth,
-  per-request metrics, forwarding to an owner in cluster mode, replication) clears it, or gives a
+  per-request metrics) clears it, or gives a
   ``gate`` that returns False, until that feature integrates here. Nothing is cached here that the
-  Python path does not also own: turning it off at any moment is safe;
+  Python path does not also own (the owner of each service is remembered only under the member
+  table's ``version``, which changes with every membership change): turning it off at any moment
+  is safe;
 - effects are the Python path's: a revived or untracked beat calls the naming layer's
   ``after_beat`` hook, exactly as the Python handler does.
 """
@@ -400,7 +403,10 @@ cdef class FastPath:
     """Answers light beats and cached lists of one node from request bytes (see the module docstring)."""
 
     def __init__(self, state, *, resolve_beat, check_names, after_beat, beat_body, register, deregister,
-                 list_tag, max_head_bytes, max_header_fields, memo_limit, gate=None):
+                 list_tag, max_head_bytes, max_header_fields, memo_limit, gate=None, members=None,
+                 owns=None):
+        if (members is None) != (owns is None):
+            raise ValueError("members and owns go together")
         self.enabled = True
         self._state = state
         self._registry = state.registry
@@ -413,6 +419,10 @@ cdef class FastPath:
         self._register = register
         self._deregister = deregister
         self._gate = gate
+        self._members = members
+        self._owns = owns
+        self._owned = {}
+        self._owned_version = None
         self._list_tag = list_tag
         self._beat_targets = {}
         self._framed_answers = {}
@@ -562,6 +572,8 @@ cdef class FastPath:
         if target is False:
             return None
         namespace, name, key, beat_key = <tuple>target
+        if self._members is not None and not self._owned_here(namespace, name):
+            return None  # another member owns it: the Python path relays or forwards the beat
         service = self._registry._lookup(namespace, name)
         if service is None:
             return None
@@ -584,6 +596,22 @@ cdef class FastPath:
         if body is None:
             body = self._beat_body(interval, light)
         return body
+
+    cdef bint _owned_here(self, str namespace, str name) except -1:
+        """Whether this cluster member owns the service, remembered per service while the member
+        table's ``version`` (bumped on every membership change) stays the same."""
+        version = self._members.version
+        if version != self._owned_version:
+            self._owned.clear()
+            self._owned_version = version
+        service = (namespace, name)
+        owned = self._owned.get(service)
+        if owned is None:
+            owned = bool(self._owns(namespace, name))
+            if len(self._owned) >= self._memo_limit:
+                self._owned.clear()
+            self._owned[service] = owned
+        return owned
 
     cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1:
         """Register (or deregister) the ephemeral instance the query names, through the naming layer;

@@ -4,19 +4,21 @@ Each example builds two identical nodes, feeds the same sequence of raw inputs (
 pipelined, good and bad) to one through ``HttpConnection`` + ``NamingApp`` only, and to the other as
 the hub does — ``FastPath.serve`` first, the rest of the input through the Python path — then compares
 every answer and the resulting registry, heartbeat table, and what push, replication and the active
-health checker were told.
+health checker were told. The cluster variant makes both nodes members of the same 1-3 member
+cluster, changes the membership between reads, and compares what each forwarded and relayed too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nacosfast._core.fastpath import FastPath
 from nacosfast._core.registry import Service
+from nacosfast.cluster.members import MemberTable
 from nacosfast.limits import MAX_PIPELINED_REQUESTS
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.fast import build_fast_path
@@ -230,9 +232,51 @@ class RecordingHealthChecks:
         self.changed.append((namespace, name, None if service is None else service.revision))
 
 
-def _node(switch_values: dict[str, Any]) -> tuple[NamingApp, NamingState]:
-    # Replication is set without a member table (which would switch the compiled path off): what
-    # matters is that every write either path makes tells it the same things.
+SELF = "127.0.0.2:8848"
+PEERS = ("127.0.0.1:8848", "127.0.0.3:8848")
+"""This node sorts between its peers, so which services it owns changes with the healthy list:
+``DEFAULT_GROUP@@svc`` is its own alone or with ``127.0.0.3`` only, its peers' otherwise."""
+MEMBERSHIP_CHANGES = ("down", "up", "leave", "join")
+
+
+@dataclass
+class RecordingForwarding:
+    """A forwarding sink (``state.forwarding``) that records what goes to which owner; a forwarded
+    request is answered at once with a body naming the owner and the request."""
+
+    forwarded: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+    relayed: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def forward(self, owner: str, request: Request) -> Response:
+        self.forwarded.append((owner, request.method, request.path, request.query))
+        return Response(
+            body=b"forwarded to %s: %s %b" % (owner.encode(), request.method.encode(), request.query)
+        )
+
+    def relay_beat(self, owner: str, namespace: str, name: str, key: str) -> None:
+        self.relayed.append((owner, namespace, name, key))
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+
+def _change_membership(members: MemberTable, change: str, peer: str, now_ms: int) -> None:
+    """One membership change as the node's membership task would make it."""
+    if change == "down":
+        members.on_failure(peer, now_ms, refused=True)
+    elif change == "up":
+        members.on_report(peer, now_ms, WALL_EPOCH_MS + now_ms)
+    elif change == "leave":
+        members.set_members([address for address in members.others() if address != peer], now_ms)
+    else:
+        members.set_members([*members.others(), peer], now_ms)
+
+
+def _node(
+    switch_values: dict[str, Any], peers: tuple[str, ...] | None = None
+) -> tuple[NamingApp, NamingState]:
+    """A node with three instances of ``DEFAULT_GROUP@@svc`` (one of them persistent too); with
+    ``peers``, a cluster member (``SELF``) among them, all UP."""
     state = NamingState(
         push=RecordingPush(),
         journal=MemoryJournal(),
@@ -254,6 +298,9 @@ def _node(switch_values: dict[str, Any]) -> tuple[NamingApp, NamingState]:
     state.registry.set_healthy("public", "DEFAULT_GROUP@@svc", "10.0.0.3:8080:unknown:DEFAULT", True, False)
     for key, value in switch_values.items():
         setattr(state.switches, key, value)
+    if peers is not None:
+        state.members = MemberTable(SELF, peers, 0)
+        state.forwarding = RecordingForwarding()
     return app, state
 
 
@@ -316,19 +363,35 @@ def _state_of(state: NamingState) -> Any:
     assert isinstance(replication, RecordingReplication)
     health_checks = state.health_checks
     assert isinstance(health_checks, RecordingHealthChecks)
-    return services, beats, push.changed, push.subscriptions, replication.changed, health_checks.changed
+    forwarding = state.forwarding
+    routed = (
+        (forwarding.forwarded, forwarding.relayed) if isinstance(forwarding, RecordingForwarding) else None
+    )
+    return (
+        services,
+        beats,
+        push.changed,
+        push.subscriptions,
+        replication.changed,
+        health_checks.changed,
+        routed,
+    )
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(reads=inputs(), switch_values=switches(), small=st.booleans())
-def test_fast_path_answers_like_the_python_path(
-    reads: list[bytes], switch_values: dict[str, Any], small: bool
+def _compare(
+    reads: list[bytes],
+    switch_values: dict[str, Any],
+    small: bool,
+    peers: tuple[str, ...] | None = None,
+    changes: dict[int, tuple[str, str]] | None = None,
 ) -> None:
+    """Feed ``reads`` to a Python-only node and to a node with the compiled path in front; with
+    ``peers`` both are cluster members, and before read ``step`` both apply ``changes[step]``."""
     limits = SMALL_LIMITS if small else DEFAULT_HTTP_LIMITS
     date = HttpDate()
     date.refresh(WALL_EPOCH_MS)
-    reference_app, reference = _node(switch_values)
-    fast_app, fast_state = _node(switch_values)
+    reference_app, reference = _node(switch_values, peers)
+    fast_app, fast_state = _node(switch_values, peers)
     fast = build_fast_path(fast_state, limits)
     reference_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
     fast_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
@@ -337,11 +400,45 @@ def test_fast_path_answers_like_the_python_path(
             reference_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
             fast_conn = HttpConnection(("127.0.0.1", 5), limits, date=date)
         now_ms = 20_000 + step
+        if changes and step in changes:
+            for state in (reference, fast_state):
+                assert state.members is not None
+                _change_membership(state.members, *changes[step], now_ms)
         expected = _python_answers(reference_conn, reference_app, data, now_ms)
         got = _fast_answers(fast_conn, fast_app, fast, data, now_ms, date)
         assert got == expected, data
         assert fast_conn.closing == reference_conn.closing
     assert _state_of(fast_state) == _state_of(reference)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(reads=inputs(), switch_values=switches(), small=st.booleans())
+def test_fast_path_answers_like_the_python_path(
+    reads: list[bytes], switch_values: dict[str, Any], small: bool
+) -> None:
+    _compare(reads, switch_values, small)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    reads=inputs(),
+    switch_values=switches(),
+    small=st.booleans(),
+    peers=st.sampled_from(((), PEERS[:1], PEERS[1:], PEERS)),
+    changes=st.dictionaries(
+        st.integers(0, 11), st.tuples(st.sampled_from(MEMBERSHIP_CHANGES), st.sampled_from(PEERS)), max_size=4
+    ),
+)
+def test_fast_path_on_a_cluster_member_answers_like_the_python_path(
+    reads: list[bytes],
+    switch_values: dict[str, Any],
+    small: bool,
+    peers: tuple[str, ...],
+    changes: dict[int, tuple[str, str]],
+) -> None:
+    """As above on a member of a 1-3 member cluster whose membership changes between reads: beats and
+    writes of services another member owns are relayed or forwarded exactly as the Python path does."""
+    _compare(reads, switch_values, small, peers, changes)
 
 
 def test_fast_path_answers_the_hot_requests_itself() -> None:
@@ -425,8 +522,43 @@ def test_plain_light_beats_are_read_without_the_naming_layer() -> None:
     assert reference.serve(odd, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 1  # the naming layer reads it
 
 
-def test_fast_path_stands_aside_on_a_cluster_member_and_behind_a_closed_gate() -> None:
-    """Behind a closed gate, with auth on, while the node warms up and on a cluster member."""
+def test_fast_path_on_a_cluster_member_answers_only_for_services_it_owns() -> None:
+    """Guards the cluster test above against a fast path that declines everything on a member: it
+    answers beats and writes of owned services and lists of any; ownership follows membership."""
+    date = HttpDate()
+    date.refresh(WALL_EPOCH_MS)
+    app, state = _node({}, PEERS[1:])  # this node owns DEFAULT_GROUP@@svc
+    members, forwarding = state.members, state.forwarding
+    assert members is not None
+    assert isinstance(forwarding, RecordingForwarding)
+    fast = build_fast_path(state)
+    query = b"serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080"
+    beat = b"PUT /nacos/v1/ns/instance/beat?" + query + b" HTTP/1.1\r\n\r\n"
+    listing = b"GET /nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40svc HTTP/1.1\r\n\r\n"
+    register = b"POST /nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.5&port=1"
+    register += b" HTTP/1.1\r\n\r\n"
+    key = ("public", "DEFAULT_GROUP@@svc", "10.0.0.1:8080:unknown:DEFAULT")
+    assert fast.serve(beat + register, 30_000, WALL_EPOCH_MS, date.line, 8)[2] == 2
+    assert state.beats.last_beat(key) == 30_000
+    _python_answers(HttpConnection(("127.0.0.1", 5), date=date), app, listing, 30_000)  # renders it
+    assert fast.serve(listing, 30_000, WALL_EPOCH_MS, date.line, 8)[2] == 1
+    _change_membership(members, "join", PEERS[0], 30_001)  # now 127.0.0.1 owns it
+    assert fast.serve(beat, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    assert fast.serve(register, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    assert fast.serve(listing, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 1  # lists: from the replica
+    assert (forwarding.forwarded, forwarding.relayed) == ([], [])
+    _python_answers(HttpConnection(("127.0.0.1", 5), date=date), app, beat, 30_003)  # relayed
+    assert forwarding.relayed == [(PEERS[0], *key)]
+    assert state.beats.last_beat(key) == 30_000  # the owner keeps the heartbeat table, not this node
+    _change_membership(members, "down", PEERS[0], 30_004)  # its own again
+    assert fast.serve(beat, 30_005, WALL_EPOCH_MS, date.line, 8)[2] == 1
+    assert state.beats.last_beat(key) == 30_005
+    assert fast.counts() == {"beat": 2, "list": 2, "register": 1, "deregister": 0}
+
+
+def test_fast_path_stands_aside_behind_a_closed_gate_and_when_routing_changes() -> None:
+    """Behind a closed gate, with auth on, while the node warms up, and once the node's cluster
+    routing is no longer what it was built with."""
     date = HttpDate()
     date.refresh(WALL_EPOCH_MS)
     beat = b"PUT /nacos/v1/ns/instance/beat?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&port=8080"
@@ -439,5 +571,7 @@ def test_fast_path_stands_aside_on_a_cluster_member_and_behind_a_closed_gate() -
     state.ready = False  # a cluster node loading its peers' data answers 503 (NamingApp)
     assert build_fast_path(state).serve(beat, 30_001, WALL_EPOCH_MS, date.line, 8)[2] == 0
     state.ready = True
-    cast(Any, state).members = object()  # any member table: this node routes beats to their owner
-    assert build_fast_path(state).serve(beat, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0
+    fast = build_fast_path(state)
+    state.members = MemberTable(SELF, PEERS, 30_002)  # it was built for a standalone node
+    state.forwarding = RecordingForwarding()
+    assert fast.serve(beat, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0

@@ -18,8 +18,14 @@ How the node's other features see what it answers:
   handlers' own functions (``instances.register_ephemeral``/``deregister_ephemeral`` →
   ``effects.notify``), which tell all three; a beat that revives an instance is left to the Python
   path, and ``after_beat`` covers a beat of an untracked one;
-- the warm-up gate (``state.ready``) and cluster routing: it stands aside while the node is not ready
-  and always on a cluster member (``state.members`` set: beats and writes are routed to their owner).
+- the warm-up gate (``state.ready``): it stands aside while the node is not ready;
+- cluster routing (``naming/routing.py``): on a cluster member it answers only what the member answers
+  itself. Lists are answered from the local replica on every member, as the Python path does. A beat
+  is answered only when this node owns the service (the owner keeps the heartbeat table; the compiled
+  path remembers each service's owner under the member table's ``version``, bumped on every membership
+  change), and a registration or deregistration only when it owns the instance's service (its effects
+  tell Distro, as the handler's do); anything for a service another member owns is left to the Python
+  path, which relays the beat or forwards the write to the owner.
 
 Any other feature that must see every request switches it off for its node — ``fast_path.enabled =
 False`` — or passes a ``gate``, until it integrates with it.
@@ -32,13 +38,16 @@ from typing import TYPE_CHECKING
 
 from nacosfast._core.fastpath import FastPath
 from nacosfast._core.registry import Instance
+from nacosfast.cluster.members import MemberTable, service_key
 from nacosfast.limits import MAX_LIST_QUERY_MEMO
 from nacosfast.naming.instances import (
+    ServiceTest,
     after_beat,
     beat_ok_body,
     deregister_ephemeral,
     light_beat_names_valid,
     light_beat_target,
+    owns_everything,
     register_ephemeral,
 )
 from nacosfast.naming.render import LIST_VARIANT_TAG
@@ -51,6 +60,15 @@ if TYPE_CHECKING:
 __all__ = ["build_fast_path"]
 
 
+def _owned_by(members: MemberTable) -> ServiceTest:
+    """Whether ``members``' own node owns a service now (``routing.route`` asks the same)."""
+
+    def owns(namespace: str, name: str) -> bool:
+        return members.is_owner(service_key(namespace, name))
+
+    return owns
+
+
 def build_fast_path(
     state: NamingState,
     limits: HttpLimits = DEFAULT_HTTP_LIMITS,
@@ -58,7 +76,13 @@ def build_fast_path(
     auth: AuthGate | None = None,
 ) -> FastPath:
     """A ``FastPath`` answering for ``state``, within the HTTP head limits of ``limits``; it stands
-    aside whenever ``gate`` says False, ``auth`` is enabled, the node is warming up or in a cluster."""
+    aside whenever ``gate`` says False, ``auth`` is enabled or the node is warming up, and on a cluster
+    member (``state.members`` and ``state.forwarding`` set before this is called) for beats and writes
+    of services other members own."""
+    members = state.members
+    forwarding = state.forwarding
+    routing = members if forwarding is not None else None  # ``routing.route`` routes only with both
+    owns = _owned_by(routing) if routing is not None else owns_everything
 
     def resolve_beat(query: bytes) -> tuple[str, str, str, Hashable] | None:
         return light_beat_target(query)
@@ -75,17 +99,18 @@ def build_fast_path(
         return beat_ok_body(state, interval, light)
 
     def register(query: bytes, now_ms: int) -> bool:
-        return register_ephemeral(state, query, now_ms)
+        return register_ephemeral(state, query, now_ms, owns)
 
     def deregister(query: bytes, now_ms: int) -> bool:
-        return deregister_ephemeral(state, query, now_ms)
+        return deregister_ephemeral(state, query, now_ms, owns)
 
     def open_now() -> bool:
-        # A cluster member routes beats and writes to their owner and a warming node answers 503
-        # (``NamingApp.handle``), an enabled auth gate checks every caller: answering here would skip
-        # those, so the compiled path stands aside.
+        # A warming node answers 503 (``NamingApp.handle``), an enabled auth gate checks every caller:
+        # answering here would skip those, so the compiled path stands aside; likewise if the node's
+        # cluster routing changed after this was built (its ownership tests would be wrong).
         return (
-            state.members is None
+            state.members is members
+            and state.forwarding is forwarding
             and state.ready
             and (auth is None or not auth.enabled)
             and (gate is None or gate())
@@ -104,4 +129,6 @@ def build_fast_path(
         max_header_fields=limits.max_header_fields,
         memo_limit=MAX_LIST_QUERY_MEMO,
         gate=open_now,
+        members=routing,
+        owns=owns if routing is not None else None,
     )

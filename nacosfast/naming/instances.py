@@ -10,7 +10,7 @@ carries ``durable_seq`` so that the HTTP layer sends it only once the record is 
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -52,6 +52,7 @@ from nacosfast.wire.message import APPLICATION_JSON, Response, parse_form
 __all__ = [
     "ROUTES",
     "ListQuery",
+    "ServiceTest",
     "after_beat",
     "apply_relayed_beat",
     "beat_ok_body",
@@ -61,6 +62,7 @@ __all__ = [
     "deregister_ephemeral",
     "light_beat_names_valid",
     "light_beat_target",
+    "owns_everything",
     "register_ephemeral",
     "relay_beat",
 ]
@@ -80,6 +82,8 @@ _MAX_PORT: Final = 65535
 _EPHEMERAL_SUFFIX: Final = {True: "ephemeral", False: "persist"}
 _CONSISTENCY_TYPES: Final = {suffix: ephemeral for ephemeral, suffix in _EPHEMERAL_SUFFIX.items()}
 """``consistencyType`` of the metadata batch → the kind of instance it names."""
+ServiceTest = Callable[[str, str], bool]
+"""A question about a service, by namespace and grouped name (e.g. whether this node owns it)."""
 
 
 def _json(value: Any) -> Response:
@@ -233,15 +237,23 @@ def _query_params(query: bytes) -> Params:
     return Params(values)
 
 
-def register_ephemeral(state: NamingState, query: bytes, now_ms: int) -> bool:
+def owns_everything(namespace: str, name: str) -> bool:
+    """A standalone node's ``ServiceTest`` of ownership: it owns every service."""
+    return True
+
+
+def register_ephemeral(
+    state: NamingState, query: bytes, now_ms: int, owns: ServiceTest = owns_everything
+) -> bool:
     """``register`` for a request whose parameters are all in ``query``, when it writes an ephemeral
-    instance (answered ``ok``, as ``register`` answers it); False — nothing read is written — for a
-    persistent instance or a request ``register`` refuses (the compiled request path)."""
+    instance of a service this node ``owns`` (answered ``ok``, as ``register`` answers it); False —
+    nothing read is written — for a persistent instance, a service another cluster member owns or a
+    request ``register`` refuses (the compiled request path)."""
     try:
         namespace, name, instance = _registration(_query_params(query), state.switches)
     except NacosError:
         return False
-    if not instance.ephemeral:
+    if not instance.ephemeral or not owns(namespace, name):
         return False
     upsert(state, namespace, name, instance, now_ms)
     return True
@@ -319,14 +331,17 @@ def _deregistration(params: Params, switches: Switches) -> tuple[str, str, str, 
     return namespace, name, key, ephemeral
 
 
-def deregister_ephemeral(state: NamingState, query: bytes, now_ms: int) -> bool:
+def deregister_ephemeral(
+    state: NamingState, query: bytes, now_ms: int, owns: ServiceTest = owns_everything
+) -> bool:
     """``deregister`` for a request whose parameters are all in ``query``, when it names an ephemeral
-    instance (answered ``ok``); False, with nothing written, otherwise (the compiled request path)."""
+    instance of a service this node ``owns`` (answered ``ok``); False, with nothing written,
+    otherwise (the compiled request path)."""
     try:
         namespace, name, key, ephemeral = _deregistration(_query_params(query), state.switches)
     except NacosError:
         return False
-    if not ephemeral:
+    if not ephemeral or not owns(namespace, name):
         return False
     _remove(state, namespace, name, key, ephemeral, now_ms)
     return True
