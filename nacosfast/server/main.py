@@ -14,6 +14,7 @@ from typing import Protocol
 
 import trio
 
+from nacosfast._core.fastpath import FastPath
 from nacosfast.auth.gate import AuthGate
 from nacosfast.cluster.auth import PeerVerifier
 from nacosfast.cluster.distro import Distro, DistroConfig
@@ -75,6 +76,8 @@ class RunningServer:
     push_address: tuple[str, int] | None
     state: NamingState
     cluster: ClusterNode | None = None
+    fast_path: FastPath | None = None
+    """The compiled request path, if the node runs one (its ``counts()`` show what it answered)."""
 
 
 def build_cluster(settings: Settings, state: NamingState, app: NamingApp) -> ClusterNode:
@@ -246,9 +249,10 @@ async def serve(
         metrics.register("log", durability.families)
         if cluster is not None:
             metrics.register("cluster", ClusterFigures(cluster.membership, cluster.forwarder).families)
-        # Cluster mode forwards beats and writes to their owner, and auth checks every caller: the
-        # compiled path, which answers locally and unchecked, stays off there (``naming/fast.py``).
-        use_fast_path = settings.fast_path and cluster is None and not gate.enabled
+        # Auth checks every caller: the compiled path, which answers unchecked, stays off there. On a
+        # cluster member (built after ``build_cluster`` set the node's routing) it answers only what
+        # this member answers itself (``naming/fast.py``).
+        use_fast_path = settings.fast_path and not gate.enabled
         fast_path = build_fast_path(state, auth=gate) if use_fast_path else None
         if fast_path is not None:
             requests.count_answered_elsewhere(fast_path.counts)
@@ -304,7 +308,7 @@ async def serve(
                     cluster.members.self_address,
                     ", ".join(member.address for member in cluster.members.members()),
                 )
-            task_status.started(RunningServer(http_port, push_address, state, cluster))
+            task_status.started(RunningServer(http_port, push_address, state, cluster, fast_path))
             nursery.start_soon(_stop_on_signal, http_scope)
     finally:
         if store is not None:
