@@ -22,9 +22,10 @@ cdef class FastPath:
     cdef object _deregister       # (query, now_ms) -> True once an ephemeral instance is deregistered
     cdef object _gate             # () -> bool, or None
     cdef object _members          # cluster: whose ``version`` changes with ownership; None: owns all
-    cdef object _owns             # cluster: (namespace, grouped name) -> whether this node owns it
-    cdef dict _owned              # (namespace, grouped name) -> bool, under ``_owned_version``
-    cdef object _owned_version
+    cdef object _owner_of         # cluster: (namespace, grouped name) -> owner address, None: this node
+    cdef object _relay_beat       # cluster: (owner, namespace, grouped name, key) -> None
+    cdef dict _owners             # (namespace, grouped name) -> owner_of's answer, under ``_owners_version``
+    cdef object _owners_version
     cdef str _list_tag            # the list render cache's variant tag
     cdef dict _beat_targets       # query bytes -> resolved target, or False (not a light beat)
     cdef dict _framed_answers     # (fixed body, Connection kind) -> the whole answer, for _framed_date
@@ -36,7 +37,7 @@ cdef class FastPath:
 
     cdef bint _open(self) except -1
     cdef object _light_target(self, const char* buf, Py_ssize_t start, Py_ssize_t end)
-    cdef bint _owned_here(self, str namespace, str name) except -1
+    cdef object _owner(self, str namespace, str name)
     cdef object _beat(self, const char* buf, Py_ssize_t start, Py_ssize_t end, int64_t now_ms)
     cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1
     cdef object _list(self, bytes query, str agent, int64_t wall_ms)

@@ -37,7 +37,8 @@ class FastPath:
         memo_limit: int,
         gate: Callable[[], bool] | None = None,
         members: object | None = None,
-        owns: Callable[[str, str], bool] | None = None,
+        owner_of: Callable[[str, str], str | None] | None = None,
+        relay_beat: Callable[[str, str, str, str], None] | None = None,
     ) -> None: ...
     def counts(self) -> dict[str, int]:
         """Requests answered here so far, by route name."""

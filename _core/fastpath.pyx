@@ -14,8 +14,9 @@ The contract (what makes it strictly a *fast* path):
 - it answers only what the Python path would answer with exactly the same bytes and the same effect on
   the node's state (a hypothesis test runs both on random requests and compares);
 - handled: ``PUT /nacos/v1/ns/instance/beat`` light beats (no ``beat`` parameter) of a healthy or
-  marked ephemeral instance that exists, of a service this node owns when it is a cluster member
-  (``members`` and ``owns``: other members' beats are relayed or forwarded by the Python path), and ``GET /nacos/v1/ns/instance/list`` whose query the
+  marked ephemeral instance that exists — on a cluster member (``members``, ``owner_of``), of any
+  ephemeral instance it knows whose service another member owns: answered here and handed to
+  ``relay_beat`` for that owner, as the Python path does; an unknown one is left to it (forwarded) —, and ``GET /nacos/v1/ns/instance/list`` whose query the
   node's list memo already validated, without a push subscription (``udpPort`` 0), whose answer is
   already rendered on the current snapshot. Only ``HTTP/1.1`` heads of plain printable ASCII (no
   ``%`` in the path, no ``#``, no ``Transfer-Encoding``, ``Expect``, ``Upgrade``, no body, ``Connection``
@@ -48,6 +49,7 @@ ROUTE_REGISTER = 2
 ROUTE_DEREGISTER = 3
 ROUTE_NAMES = ("beat", "list", "register", "deregister")
 
+cdef object _NOT_ASKED = object()
 cdef int _BEAT_UNKNOWN = _UNKNOWN
 cdef int _BEAT_REVIVED = _REVIVED
 cdef int _CODE_OK = 10200
@@ -404,9 +406,9 @@ cdef class FastPath:
 
     def __init__(self, state, *, resolve_beat, check_names, after_beat, beat_body, register, deregister,
                  list_tag, max_head_bytes, max_header_fields, memo_limit, gate=None, members=None,
-                 owns=None):
-        if (members is None) != (owns is None):
-            raise ValueError("members and owns go together")
+                 owner_of=None, relay_beat=None):
+        if not (members is None) == (owner_of is None) == (relay_beat is None):
+            raise ValueError("members, owner_of and relay_beat go together")
         self.enabled = True
         self._state = state
         self._registry = state.registry
@@ -420,9 +422,10 @@ cdef class FastPath:
         self._deregister = deregister
         self._gate = gate
         self._members = members
-        self._owns = owns
-        self._owned = {}
-        self._owned_version = None
+        self._owner_of = owner_of
+        self._relay_beat = relay_beat
+        self._owners = {}
+        self._owners_version = None
         self._list_tag = list_tag
         self._beat_targets = {}
         self._framed_answers = {}
@@ -572,20 +575,22 @@ cdef class FastPath:
         if target is False:
             return None
         namespace, name, key, beat_key = <tuple>target
-        if self._members is not None and not self._owned_here(namespace, name):
-            return None  # another member owns it: the Python path relays or forwards the beat
+        owner = self._owner(namespace, name) if self._members is not None else None
         service = self._registry._lookup(namespace, name)
         if service is None:
             return None
         instance = service._ephemeral.get(key)
         if instance is None:
-            return None
-        marked = (instance._flags & _MARKED) != 0
-        if not marked and (instance._flags & _HEALTHY) == 0:
-            return None  # the beat makes it healthy again: a write, left to the Python path
-        status = self._beats.beat(beat_key, now_ms)
-        if not marked and (status == _BEAT_UNKNOWN or status == _BEAT_REVIVED):
-            self._after_beat(namespace, name, key, instance, status, now_ms)
+            return None  # on a cluster member, the Python path forwards it to the owner
+        if owner is not None:  # answered as the owner would, whatever the health; the owner beats it
+            self._relay_beat(owner, namespace, name, key)
+        else:
+            marked = (instance._flags & _MARKED) != 0
+            if not marked and (instance._flags & _HEALTHY) == 0:
+                return None  # the beat makes it healthy again: a write, left to the Python path
+            status = self._beats.beat(beat_key, now_ms)
+            if not marked and (status == _BEAT_UNKNOWN or status == _BEAT_REVIVED):
+                self._after_beat(namespace, name, key, instance, status, now_ms)
         switches = self._state.switches
         if _INTERVAL_KEY in instance._metadata:
             interval = instance._metadata.interval_ms
@@ -597,21 +602,21 @@ cdef class FastPath:
             body = self._beat_body(interval, light)
         return body
 
-    cdef bint _owned_here(self, str namespace, str name) except -1:
-        """Whether this cluster member owns the service, remembered per service while the member
-        table's ``version`` (bumped on every membership change) stays the same."""
+    cdef object _owner(self, str namespace, str name):
+        """The address of the member that owns the service, None when this node does; remembered per
+        service while the member table's ``version`` (bumped on every membership change) stays."""
         version = self._members.version
-        if version != self._owned_version:
-            self._owned.clear()
-            self._owned_version = version
+        if version != self._owners_version:
+            self._owners.clear()
+            self._owners_version = version
         service = (namespace, name)
-        owned = self._owned.get(service)
-        if owned is None:
-            owned = bool(self._owns(namespace, name))
-            if len(self._owned) >= self._memo_limit:
-                self._owned.clear()
-            self._owned[service] = owned
-        return owned
+        owner = self._owners.get(service, _NOT_ASKED)
+        if owner is _NOT_ASKED:
+            owner = self._owner_of(namespace, name)
+            if len(self._owners) >= self._memo_limit:
+                self._owners.clear()
+            self._owners[service] = owner
+        return owner
 
     cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1:
         """Register (or deregister) the ephemeral instance the query names, through the naming layer;

@@ -436,8 +436,8 @@ def test_fast_path_on_a_cluster_member_answers_like_the_python_path(
     peers: tuple[str, ...],
     changes: dict[int, tuple[str, str]],
 ) -> None:
-    """As above on a member of a 1-3 member cluster whose membership changes between reads: beats and
-    writes of services another member owns are relayed or forwarded exactly as the Python path does."""
+    """As above on a member of a 1-3 member cluster whose membership changes between reads: beats of
+    services another member owns are relayed, and writes forwarded, exactly as the Python path does."""
     _compare(reads, switch_values, small, peers, changes)
 
 
@@ -522,9 +522,10 @@ def test_plain_light_beats_are_read_without_the_naming_layer() -> None:
     assert reference.serve(odd, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 1  # the naming layer reads it
 
 
-def test_fast_path_on_a_cluster_member_answers_only_for_services_it_owns() -> None:
+def test_fast_path_on_a_cluster_member_answers_what_the_member_answers_itself() -> None:
     """Guards the cluster test above against a fast path that declines everything on a member: it
-    answers beats and writes of owned services and lists of any; ownership follows membership."""
+    beats and writes for owned services, relays beats of known instances of other members' services,
+    leaves the rest to the Python path, lists from its replica; ownership follows membership."""
     date = HttpDate()
     date.refresh(WALL_EPOCH_MS)
     app, state = _node({}, PEERS[1:])  # this node owns DEFAULT_GROUP@@svc
@@ -534,6 +535,7 @@ def test_fast_path_on_a_cluster_member_answers_only_for_services_it_owns() -> No
     fast = build_fast_path(state)
     query = b"serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.1&port=8080"
     beat = b"PUT /nacos/v1/ns/instance/beat?" + query + b" HTTP/1.1\r\n\r\n"
+    unknown = beat.replace(b"10.0.0.1", b"10.0.0.9")
     listing = b"GET /nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40svc HTTP/1.1\r\n\r\n"
     register = b"POST /nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.5&port=1"
     register += b" HTTP/1.1\r\n\r\n"
@@ -543,17 +545,20 @@ def test_fast_path_on_a_cluster_member_answers_only_for_services_it_owns() -> No
     _python_answers(HttpConnection(("127.0.0.1", 5), date=date), app, listing, 30_000)  # renders it
     assert fast.serve(listing, 30_000, WALL_EPOCH_MS, date.line, 8)[2] == 1
     _change_membership(members, "join", PEERS[0], 30_001)  # now 127.0.0.1 owns it
-    assert fast.serve(beat, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0
-    assert fast.serve(register, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0
-    assert fast.serve(listing, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 1  # lists: from the replica
-    assert (forwarding.forwarded, forwarding.relayed) == ([], [])
-    _python_answers(HttpConnection(("127.0.0.1", 5), date=date), app, beat, 30_003)  # relayed
-    assert forwarding.relayed == [(PEERS[0], *key)]
+    answer = fast.serve(beat, 30_002, WALL_EPOCH_MS, date.line, 8)
+    assert answer[2] == 1
+    assert answer[0] == _python_answers(HttpConnection(("127.0.0.1", 5), date=date), app, beat, 30_002)
+    assert forwarding.relayed == [(PEERS[0], *key)] * 2  # the compiled path's, then the Python path's
     assert state.beats.last_beat(key) == 30_000  # the owner keeps the heartbeat table, not this node
+    assert fast.serve(unknown, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0  # forwarded by Python
+    assert fast.serve(register, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 0  # likewise
+    assert forwarding.forwarded == []
+    assert fast.serve(listing, 30_002, WALL_EPOCH_MS, date.line, 8)[2] == 1  # lists: from the replica
     _change_membership(members, "down", PEERS[0], 30_004)  # its own again
     assert fast.serve(beat, 30_005, WALL_EPOCH_MS, date.line, 8)[2] == 1
     assert state.beats.last_beat(key) == 30_005
-    assert fast.counts() == {"beat": 2, "list": 2, "register": 1, "deregister": 0}
+    assert len(forwarding.relayed) == 2
+    assert fast.counts() == {"beat": 3, "list": 2, "register": 1, "deregister": 0}
 
 
 def test_fast_path_stands_aside_behind_a_closed_gate_and_when_routing_changes() -> None:

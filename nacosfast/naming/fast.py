@@ -19,13 +19,15 @@ How the node's other features see what it answers:
   ``effects.notify``), which tell all three; a beat that revives an instance is left to the Python
   path, and ``after_beat`` covers a beat of an untracked one;
 - the warm-up gate (``state.ready``): it stands aside while the node is not ready;
-- cluster routing (``naming/routing.py``): on a cluster member it answers only what the member answers
-  itself. Lists are answered from the local replica on every member, as the Python path does. A beat
-  is answered only when this node owns the service (the owner keeps the heartbeat table; the compiled
-  path remembers each service's owner under the member table's ``version``, bumped on every membership
-  change), and a registration or deregistration only when it owns the instance's service (its effects
-  tell Distro, as the handler's do); anything for a service another member owns is left to the Python
-  path, which relays the beat or forwards the write to the owner.
+- cluster routing (``naming/routing.py``): on a cluster member it does what the Python path does
+  there. Lists are answered from the local replica on every member. A beat of a service this node owns
+  is handled as on a standalone node (the owner keeps the heartbeat table); a beat of an instance it
+  knows whose service another member owns is answered here and relayed to that owner through
+  ``state.forwarding.relay_beat``, as ``routing.route`` does; one it does not know is left to the
+  Python path, which forwards it. The owner of each service is remembered under the member table's
+  ``version``, bumped on every membership change. A registration or deregistration is handled only
+  when this node owns the instance's service (its effects tell Distro, as the handler's do); the
+  Python path forwards the others to their owner.
 
 Any other feature that must see every request switches it off for its node — ``fast_path.enabled =
 False`` — or passes a ``gate``, until it integrates with it.
@@ -67,6 +69,16 @@ def _owned_by(members: MemberTable) -> ServiceTest:
         return members.is_owner(service_key(namespace, name))
 
     return owns
+
+
+def _owner_elsewhere(members: MemberTable) -> Callable[[str, str], str | None]:
+    """The address of a service's owner now, ``None`` when it is ``members``' own node."""
+
+    def owner_of(namespace: str, name: str) -> str | None:
+        owner = members.owner_of(service_key(namespace, name))
+        return None if owner == members.self_address else owner
+
+    return owner_of
 
 
 def build_fast_path(
@@ -130,5 +142,6 @@ def build_fast_path(
         memo_limit=MAX_LIST_QUERY_MEMO,
         gate=open_now,
         members=routing,
-        owns=owns if routing is not None else None,
+        owner_of=_owner_elsewhere(routing) if routing is not None else None,
+        relay_beat=forwarding.relay_beat if routing is not None and forwarding is not None else None,
     )
