@@ -218,10 +218,14 @@ def upsert(state: NamingState, namespace: str, name: str, instance: Instance, no
     return _put(state, namespace, name, instance, now_ms)
 
 
+def _named_service(params: Params) -> tuple[str, str]:
+    """The namespace and grouped name a write names, validated."""
+    return namespace_param(params), required_grouped_name(params)
+
+
 def _registration(params: Params, switches: Switches) -> tuple[str, str, Instance]:
     """What ``POST /instance`` writes: namespace, grouped name and instance, all validated."""
-    namespace = namespace_param(params)
-    name = required_grouped_name(params)
+    namespace, name = _named_service(params)
     return namespace, name, _instance_from_params(params, switches)
 
 
@@ -249,11 +253,14 @@ def register_ephemeral(
     instance of a service this node ``owns`` (answered ``ok``, as ``register`` answers it); False —
     nothing read is written — for a persistent instance, a service another cluster member owns or a
     request ``register`` refuses (the compiled request path)."""
+    params = _query_params(query)
     try:
-        namespace, name, instance = _registration(_query_params(query), state.switches)
+        if not owns(*_named_service(params)):  # asked first: the Python path forwards it, unbuilt
+            return False
+        namespace, name, instance = _registration(params, state.switches)
     except NacosError:
         return False
-    if not instance.ephemeral or not owns(namespace, name):
+    if not instance.ephemeral:
         return False
     upsert(state, namespace, name, instance, now_ms)
     return True
