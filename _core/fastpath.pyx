@@ -14,21 +14,21 @@ The contract (what makes it strictly a *fast* path):
 - it answers only what the Python path would answer with exactly the same bytes and the same effect on
   the node's state (a hypothesis test runs both on random requests and compares);
 - handled: ``PUT /nacos/v1/ns/instance/beat`` light beats (no ``beat`` parameter) of a healthy or
-  marked ephemeral instance that exists — on a cluster member (``members``, ``owner_of``), of any
-  ephemeral instance it knows whose service another member owns: answered here and handed to
-  ``relay_beat`` for that owner, as the Python path does; an unknown one is left to it (forwarded) —, and ``GET /nacos/v1/ns/instance/list`` whose query the
-  node's list memo already validated, without a push subscription (``udpPort`` 0), whose answer is
+  marked ephemeral instance that exists (on a cluster member, ``members`` and ``owner_of``: of any
+  ephemeral instance it knows whose service another member owns, answered here and handed to
+  ``relay_beat`` for that owner as the Python path does; an unknown one is left to the Python path,
+  which forwards it), and ``GET /nacos/v1/ns/instance/list`` whose query the node's list memo
+  already validated, without a push subscription (``udpPort`` 0), whose answer is
   already rendered on the current snapshot. Only ``HTTP/1.1`` heads of plain printable ASCII (no
   ``%`` in the path, no ``#``, no ``Transfer-Encoding``, ``Expect``, ``Upgrade``, no body, ``Connection``
   absent, ``keep-alive`` or ``close``) within the head limits. Everything else — unknown, malformed,
-  oversized, a memo or render-cache miss, a traffic rule or server status other than ``UP``, an
-  unhealthy instance — goes to the Python path untouched (the first miss fills the memos there);
+  oversized, a memo or render-cache miss, a traffic rule or server status other than ``UP``, a beat
+  of an unhealthy instance this node owns — goes to the Python path untouched (the first miss fills the memos there);
 - ``enabled`` switches it off for a node: whoever wires a feature that must see every request (auth,
-  per-request metrics) clears it, or gives a
-  ``gate`` that returns False, until that feature integrates here. Nothing is cached here that the
-  Python path does not also own (the owner of each service is remembered only under the member
-  table's ``version``, which changes with every membership change): turning it off at any moment
-  is safe;
+  per-request metrics) clears it, or gives a ``gate`` that returns False, until that feature
+  integrates here. Nothing is cached here that the Python path does not also own (the owner of each
+  service is remembered only under the member table's ``version``, which changes with every
+  membership change): turning it off at any moment is safe;
 - effects are the Python path's: a revived or untracked beat calls the naming layer's
   ``after_beat`` hook, exactly as the Python handler does.
 """
