@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 # The compiled core is not optional: a failed build stops here, loudly.
 $(CORE_BUILT): $(STAMP) $(CORE_SOURCES)
 	$(BIN)/python setup.py --quiet build_ext --inplace
-	$(BIN)/python -c 'import nacosfast._core.registry, nacosfast._core.beats, nacosfast._core.digest, nacosfast._core.fastpath'
+	$(BIN)/python -c 'import nacosfast._core.registry, nacosfast._core.beats, nacosfast._core.digest, nacosfast._core.writes, nacosfast._core.fastpath'
 	touch $@
 
 core: $(CORE_BUILT)
@@ -34,7 +34,7 @@ lint: $(CORE_BUILT)
 	$(BIN)/ruff check nacosfast tests bench setup.py
 	$(BIN)/ruff format --check nacosfast tests bench setup.py
 	$(BIN)/mypy
-	$(BIN)/python -m mypy.stubtest nacosfast._core.registry nacosfast._core.beats nacosfast._core.digest nacosfast._core.fastpath
+	$(BIN)/python -m mypy.stubtest nacosfast._core.registry nacosfast._core.beats nacosfast._core.digest nacosfast._core.writes nacosfast._core.fastpath
 
 NODE_CLIENT := tests/node/node_modules/.installed
 

@@ -12,7 +12,7 @@ from setuptools.command.build_ext import build_ext
 ROOT = Path(__file__).resolve().parent
 CORE_SOURCES = ROOT / "_core"
 CORE_PACKAGE = ROOT / "nacosfast" / "_core"
-CORE_MODULES = ("registry", "beats", "digest", "fastpath")
+CORE_MODULES = ("registry", "beats", "digest", "writes", "fastpath")
 
 
 class BuildCoreWithStubs(build_ext):

@@ -5,6 +5,7 @@ from libc.stdint cimport int64_t
 
 from nacosfast._core.beats cimport BeatTable
 from nacosfast._core.registry cimport Registry
+from nacosfast._core.writes cimport WriteReader
 
 
 @cython.final
@@ -14,10 +15,11 @@ cdef class FastPath:
     cdef Registry _registry
     cdef BeatTable _beats
     cdef object _resolve_beat     # query bytes -> (namespace, name, key, beat key) or None
-    cdef object _check_names      # (namespace, grouped name, cluster) -> whether all three are valid
-    cdef dict _checked_names      # (namespace, grouped name, cluster) -> bool
     cdef object _after_beat       # the naming layer's effects of an untracked or revived beat
     cdef object _beat_body        # (interval, light) -> the encoded beat reply (fills the node's memo)
+    cdef WriteReader _writes      # reads plain register/deregister queries; judges names (memoized)
+    cdef object _upsert           # (namespace, name, Instance, now_ms): the naming layer's register write
+    cdef object _remove           # (namespace, name, datumKey, now_ms): its ephemeral deregister write
     cdef object _register         # (query, now_ms) -> True once an ephemeral instance is registered
     cdef object _deregister       # (query, now_ms) -> True once an ephemeral instance is deregistered
     cdef object _gate             # () -> bool, or None
@@ -39,6 +41,7 @@ cdef class FastPath:
     cdef object _light_target(self, const char* buf, Py_ssize_t start, Py_ssize_t end)
     cdef object _owner(self, str namespace, str name)
     cdef object _beat(self, const char* buf, Py_ssize_t start, Py_ssize_t end, int64_t now_ms)
-    cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1
+    cdef bint _write(self, const char* buf, Py_ssize_t start, Py_ssize_t end, bint register,
+                     int64_t now_ms) except -1
     cdef object _list(self, bytes query, str agent, int64_t wall_ms)
     cdef bytes _framed(self, bytes date_line, bytes body, int connection)

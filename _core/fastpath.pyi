@@ -9,6 +9,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Final, final
 
 from nacosfast._core.registry import Instance
+from nacosfast._core.writes import WriteReader
 
 ROUTE_BEAT: Final[int]
 ROUTE_LIST: Final[int]
@@ -26,9 +27,11 @@ class FastPath:
         state: Any,
         *,
         resolve_beat: Callable[[bytes], tuple[str, str, str, Hashable] | None],
-        check_names: Callable[[str, str, str], bool],
         after_beat: Callable[[str, str, str, Instance, int, int], None],
         beat_body: Callable[[int, bool], bytes],
+        writes: WriteReader,
+        upsert: Callable[[str, str, Instance, int], object],
+        remove: Callable[[str, str, str, int], object],
         register: Callable[[bytes, int], bool],
         deregister: Callable[[bytes, int], bool],
         list_tag: str,

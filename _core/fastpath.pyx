@@ -17,9 +17,12 @@ The contract (what makes it strictly a *fast* path):
   marked ephemeral instance that exists (on a cluster member, ``members`` and ``owner_of``: of any
   ephemeral instance it knows whose service another member owns, answered here and handed to
   ``relay_beat`` for that owner as the Python path does; an unknown one is left to the Python path,
-  which forwards it), and ``GET /nacos/v1/ns/instance/list`` whose query the node's list memo
+  which forwards it), ``GET /nacos/v1/ns/instance/list`` whose query the node's list memo
   already validated, without a push subscription (``udpPort`` 0), whose answer is
-  already rendered on the current snapshot. Only ``HTTP/1.1`` heads of plain printable ASCII (no
+  already rendered on the current snapshot, and ``POST``/``DELETE /nacos/v1/ns/instance`` of an
+  ephemeral instance with every parameter in the query, of a service this node owns (a plain query is
+  read by ``WriteReader``, any other by the naming layer; the write itself is the naming layer's).
+  Only ``HTTP/1.1`` heads of plain printable ASCII (no
   ``%`` in the path, no ``#``, no ``Transfer-Encoding``, ``Expect``, ``Upgrade``, no body, ``Connection``
   absent, ``keep-alive`` or ``close``) within the head limits. Everything else — unknown, malformed,
   oversized, a memo or render-cache miss, a traffic rule or server status other than ``UP``, a beat
@@ -30,7 +33,8 @@ The contract (what makes it strictly a *fast* path):
   service is remembered only under the member table's ``version``, which changes with every
   membership change): turning it off at any moment is safe;
 - effects are the Python path's: a revived or untracked beat calls the naming layer's
-  ``after_beat`` hook, exactly as the Python handler does.
+  ``after_beat`` hook, and a registration or deregistration its ``upsert``/``remove`` functions,
+  exactly as the Python handlers do.
 """
 
 cimport cython
@@ -39,7 +43,9 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcmp
 
 from nacosfast._core.beats cimport BeatTable
+from nacosfast._core.form cimport decoded, ipv4, port_of, scan_query, value_or
 from nacosfast._core.registry cimport _HEALTHY, _MARKED, Instance, Registry, Service
+from nacosfast._core.writes cimport WriteReader
 
 from nacosfast._core.beats import BEAT_REVIVED as _REVIVED, BEAT_UNKNOWN as _UNKNOWN
 
@@ -257,16 +263,6 @@ cdef enum _Param:
     _P_COUNT = 7
 
 
-cdef inline int _hex(unsigned char c) noexcept:
-    if c >= b'0' and c <= b'9':
-        return c - 48  # '0'
-    if c >= b'a' and c <= b'f':
-        return c - 87  # 'a' is 10
-    if c >= b'A' and c <= b'F':
-        return c - 55  # 'A' is 10
-    return -1
-
-
 cdef int _param_of(const char* buf, Py_ssize_t start, Py_ssize_t end) noexcept:
     """Which light-beat parameter a raw key names; -1 for any other (ignored) key."""
     cdef Py_ssize_t length = end - start
@@ -288,125 +284,13 @@ cdef int _param_of(const char* buf, Py_ssize_t start, Py_ssize_t end) noexcept:
     return -1
 
 
-cdef int _scan_query(const char* buf, Py_ssize_t start, Py_ssize_t end, Py_ssize_t* spans) noexcept:
-    """Find the first value of each light-beat parameter (``spans[2*p]``, ``spans[2*p+1]``; -1 when
-    absent); 0 when the query needs the Python path: a key with an escape, or an escape of a
-    non-ASCII octet anywhere (its UTF-8 validity is the Python path's to judge)."""
-    cdef Py_ssize_t i = start
-    cdef Py_ssize_t pair_start
-    cdef Py_ssize_t key_end
-    cdef int param
-    cdef unsigned char c
-    cdef int high
-    cdef int low
-    for param in range(2 * _P_COUNT):
-        spans[param] = -1
-    while i <= end:
-        pair_start = i
-        key_end = -1
-        while i < end and buf[i] != b'&':
-            c = <unsigned char>buf[i]
-            if c == b'=' and key_end < 0:
-                key_end = i
-            elif c == b'%':
-                if key_end < 0:
-                    return 0
-                if i + 2 < end:
-                    high = _hex(<unsigned char>buf[i + 1])
-                    low = _hex(<unsigned char>buf[i + 2])
-                    if high >= 8 and low >= 0:
-                        return 0
-            elif c == b'+' and key_end < 0:
-                return 0
-            i += 1
-        if key_end < 0:
-            key_end = i
-        param = _param_of(buf, pair_start, key_end)
-        if param >= 0 and spans[2 * param] < 0:
-            spans[2 * param] = key_end + 1 if key_end < i else i
-            spans[2 * param + 1] = i
-        i += 1
-    return 1
-
-
-cdef str _decoded(const char* buf, Py_ssize_t start, Py_ssize_t end):
-    """A form value: ``%XX`` escapes (ASCII only, checked by ``_scan_query``) and ``+`` as space;
-    ``None`` if it holds a character ``String.trim`` would remove (the Python path trims)."""
-    cdef bytearray out
-    cdef Py_ssize_t i = start
-    cdef unsigned char c
-    cdef int high
-    cdef int low
-    out = bytearray()
-    while i < end:
-        c = <unsigned char>buf[i]
-        if c == b'%' and i + 2 < end:
-            high = _hex(<unsigned char>buf[i + 1])
-            low = _hex(<unsigned char>buf[i + 2])
-            if high >= 0 and low >= 0:
-                c = <unsigned char>(high * 16 + low)
-                i += 2
-        elif c == b'+':
-            c = b' '
-        if c <= 0x20:
-            return None
-        out.append(c)
-        i += 1
-    return out.decode("ascii")
-
-
-cdef str _ipv4(const char* buf, Py_ssize_t start, Py_ssize_t end):
-    """The value when it is plain dotted IPv4 (four decimal octets up to 255), else None."""
-    cdef Py_ssize_t i
-    cdef int octets = 0
-    cdef int digits = 0
-    cdef int value = 0
-    cdef unsigned char c
-    if end - start > 15:
-        return None
-    for i in range(start, end + 1):
-        c = <unsigned char>buf[i] if i < end else b'.'
-        if c == b'.':
-            if digits == 0 or value > 255:
-                return None
-            octets += 1
-            digits = value = 0
-        elif c >= b'0' and c <= b'9':
-            digits += 1
-            value = value * 10 + (c - 48)
-            if digits > 3:
-                return None
-        else:
-            return None
-    if octets != 4:
-        return None
-    return buf[start:end].decode("ascii")
-
-
-cdef int _port(const char* buf, Py_ssize_t start, Py_ssize_t end) noexcept:
-    """A port of 1..5 decimal digits up to 65535 (absent or empty: 0); -1 for anything else."""
-    cdef Py_ssize_t i
-    cdef int value = 0
-    cdef unsigned char c
-    if start < 0 or start == end:
-        return 0
-    if end - start > 5:
-        return -1
-    for i in range(start, end):
-        c = <unsigned char>buf[i]
-        if c < b'0' or c > b'9':
-            return -1
-        value = value * 10 + (c - 48)
-    return value if value <= 65535 else -1
-
-
 @cython.final
 cdef class FastPath:
     """Answers light beats and cached lists of one node from request bytes (see the module docstring)."""
 
-    def __init__(self, state, *, resolve_beat, check_names, after_beat, beat_body, register, deregister,
-                 list_tag, max_head_bytes, max_header_fields, memo_limit, gate=None, members=None,
-                 owner_of=None, relay_beat=None):
+    def __init__(self, state, *, resolve_beat, after_beat, beat_body, WriteReader writes not None,
+                 upsert, remove, register, deregister, list_tag, max_head_bytes, max_header_fields,
+                 memo_limit, gate=None, members=None, owner_of=None, relay_beat=None):
         if not (members is None) == (owner_of is None) == (relay_beat is None):
             raise ValueError("members, owner_of and relay_beat go together")
         self.enabled = True
@@ -414,10 +298,11 @@ cdef class FastPath:
         self._registry = state.registry
         self._beats = state.beats
         self._resolve_beat = resolve_beat
-        self._check_names = check_names
-        self._checked_names = {}
         self._after_beat = after_beat
         self._beat_body = beat_body
+        self._writes = writes
+        self._upsert = upsert
+        self._remove = remove
         self._register = register
         self._deregister = deregister
         self._gate = gate
@@ -470,8 +355,7 @@ cdef class FastPath:
                     break
                 self._answered[1] += 1
             elif (head.method == _POST or head.method == _DELETE) and _path_is(buf, &head, _INSTANCE_PATH):
-                query = PyBytes_FromStringAndSize(buf + head.query_start, head.query_end - head.query_start)
-                if not self._write(query, head.method == _POST, now_ms):
+                if not self._write(buf, head.query_start, head.query_end, head.method == _POST, now_ms):
                     break
                 self._answered[2 if head.method == _POST else 3] += 1
                 body = None
@@ -521,32 +405,25 @@ cdef class FastPath:
     cdef object _light_target(self, const char* buf, Py_ssize_t start, Py_ssize_t end):
         """The target of a light beat whose query reads plainly (canonical IPv4 and port, no escaped
         keys, no ``beat``, ``dom`` or ``groupName``), read here; else None. Names are validated by the
-        naming layer once per distinct (namespace, service, cluster)."""
+        naming layer once per distinct (namespace, service, cluster) (``WriteReader.names_valid``)."""
         cdef Py_ssize_t spans[2 * _P_COUNT]
         cdef int port
-        if not _scan_query(buf, start, end, spans):
+        if not scan_query(buf, start, end, spans, _P_COUNT, _param_of):
             return None
         if spans[2 * _P_REFUSED] >= 0 or spans[2 * _P_BEAT + 1] > spans[2 * _P_BEAT] or spans[2 * _P_IP] < 0:
             return None
-        ip = _ipv4(buf, spans[2 * _P_IP], spans[2 * _P_IP + 1])
-        port = _port(buf, spans[2 * _P_PORT], spans[2 * _P_PORT + 1])
+        ip = ipv4(buf, spans[2 * _P_IP], spans[2 * _P_IP + 1])
+        port = port_of(buf, spans[2 * _P_PORT], spans[2 * _P_PORT + 1])
         if ip is None or port < 0 or spans[2 * _P_SERVICE] < 0:
             return None
-        name = _decoded(buf, spans[2 * _P_SERVICE], spans[2 * _P_SERVICE + 1])
+        name = decoded(buf, spans[2 * _P_SERVICE], spans[2 * _P_SERVICE + 1], False)
         if not name or "@@" not in name:
             return None
-        namespace = _value_or(buf, spans, _P_NAMESPACE, "public")
-        cluster = _value_or(buf, spans, _P_CLUSTER, "DEFAULT")
+        namespace = value_or(buf, spans, _P_NAMESPACE, "public")
+        cluster = value_or(buf, spans, _P_CLUSTER, "DEFAULT")
         if namespace is None or cluster is None:
             return None
-        names = (namespace, name, cluster)
-        checked = self._checked_names.get(names)
-        if checked is None:
-            checked = self._check_names(namespace, name, cluster)
-            if len(self._checked_names) >= self._memo_limit:
-                self._checked_names.clear()
-            self._checked_names[names] = checked
-        if not checked:
+        if not self._writes.names_valid((namespace, name, cluster)):
             return None
         key = f"{ip}:{port}:unknown:{cluster}" if port else f"{ip}:unknown:{cluster}"
         return namespace, name, key, (namespace, name, key)
@@ -618,12 +495,30 @@ cdef class FastPath:
             self._owners[service] = owner
         return owner
 
-    cdef bint _write(self, bytes query, bint register, int64_t now_ms) except -1:
-        """Register (or deregister) the ephemeral instance the query names, through the naming layer;
-        False when it is not one (nothing was written: the Python path answers)."""
+    cdef bint _write(self, const char* buf, Py_ssize_t start, Py_ssize_t end, bint register,
+                     int64_t now_ms) except -1:
+        """Register (or deregister) the ephemeral instance the query names, through the naming layer's
+        write functions; False when it is not one, or (on a cluster member) its service is another
+        member's (nothing was written: the Python path answers or forwards it). A plain query is read
+        here (``WriteReader``), any other by the naming layer."""
+        cdef bint ephemeral = self._state.switches.defaultInstanceEphemeral
         if register:
-            return self._register(query, now_ms)
-        return self._deregister(query, now_ms)
+            read = self._writes.read_registration(buf, start, end, ephemeral)
+            if read is not None:
+                namespace, name, instance = <tuple>read
+                if self._members is not None and self._owner(namespace, name) is not None:
+                    return False
+                self._upsert(namespace, name, instance, now_ms)
+                return True
+            return self._register(PyBytes_FromStringAndSize(buf + start, end - start), now_ms)
+        read = self._writes.read_deregistration(buf, start, end, ephemeral)
+        if read is not None:
+            namespace, name, key = <tuple>read
+            if self._members is not None and self._owner(namespace, name) is not None:
+                return False
+            self._remove(namespace, name, key, now_ms)
+            return True
+        return self._deregister(PyBytes_FromStringAndSize(buf + start, end - start), now_ms)
 
     cdef object _list(self, bytes query, str agent, int64_t wall_ms):
         """A cached list answer's body, or None to leave the request to the Python path."""
@@ -658,15 +553,6 @@ cdef bytes _frame(bytes date_line, bytes body, int connection):
     if connection == _CLOSING:
         return b"".join((_STATUS_OK, date_line, headers, _CLOSE, b"\r\n", body))
     return b"".join((_STATUS_OK, date_line, headers, b"\r\n", body))
-
-
-cdef str _value_or(const char* buf, Py_ssize_t* spans, int param, str default):
-    """A parameter's decoded value; ``default`` when absent or empty (None: the Python path trims)."""
-    cdef Py_ssize_t start = spans[2 * param]
-    cdef Py_ssize_t end = spans[2 * param + 1]
-    if start < 0 or start == end:
-        return default
-    return _decoded(buf, start, end)
 
 
 cdef inline bint _path_is(const char* buf, _Head* head, bytes path) noexcept:

@@ -62,6 +62,11 @@ cdef class Service:
     cdef list _clusters           # sorted cluster names; None until the first ``clusters``
 
 
+cdef Instance new_instance(str ip, int32_t port, str cluster, double weight, uint8_t flags,
+                           _Metadata metadata, object app)
+cdef _Metadata shared_metadata(object metadata)
+
+
 @cython.final
 cdef class Change:
     cdef Service _service

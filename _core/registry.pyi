@@ -29,6 +29,8 @@ MAX_WEIGHT: Final[float]
 """10000.0: the largest weight Nacos accepts."""
 MAX_CACHED_VARIANTS: Final[int]
 """How many encoded responses one snapshot memoizes before it stops caching new variants."""
+__pyx_capi__: Final[dict[str, Any]]
+"""The C functions other compiled modules ``cimport`` (``new_instance``, ``shared_metadata``)."""
 
 @final
 class Instance:

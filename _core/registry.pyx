@@ -324,6 +324,39 @@ cdef Instance _copy_instance(Instance source):
     return inst
 
 
+cdef int _fill_instance(Instance inst, str ip, int32_t port, object cluster, double weight, uint8_t flags,
+                        _Metadata metadata, object app, object instance_id) except -1:
+    """Validate and set every field of a new instance (``ip`` not empty, ``port`` in 0..65535)."""
+    _utf8_size(ip, "ip")
+    inst._ip = _exact(ip)
+    inst._port = port
+    inst._cluster = _check_cluster(cluster)
+    inst._weight = _check_weight(weight)
+    inst._flags = flags
+    inst._metadata = metadata
+    inst._app = _check_optional_text(app, "app", True)
+    inst._instance_id = _check_optional_text(instance_id, "instance id", False)
+    inst._digest = _instance_digest(inst)
+    inst._key = _datum_key(inst._ip, inst._port, inst._cluster)
+    return 0
+
+
+cdef Instance new_instance(str ip, int32_t port, str cluster, double weight, uint8_t flags,
+                           _Metadata metadata, object app):
+    """``Instance(ip, port, cluster, weight=..., <flags>, metadata=..., app=...)`` without the keyword
+    parsing (the compiled request path); ``ip`` must not be empty and ``port`` must be in 0..65535, the
+    rest is validated as the constructor does."""
+    cdef Instance inst = Instance.__new__(Instance)
+    _fill_instance(inst, ip, port, cluster, weight, flags, metadata, app, None)
+    return inst
+
+
+cdef _Metadata shared_metadata(object metadata):
+    """The interned ``_Metadata`` equal to ``metadata`` (a mapping of str to str, or None); a
+    ``ValueError`` when ``Instance`` would refuse it."""
+    return _intern_metadata(metadata)
+
+
 def _restore_instance(ip, port, cluster, weight, healthy, enabled, ephemeral, marked, metadata, app,
                       instance_id):
     """Unpickle helper."""
@@ -351,18 +384,10 @@ cdef class Instance:
             raise TypeError("port must be an int")
         if not 0 <= port <= 65535:
             raise ValueError(f"instance format invalid: port {port} is outside 0..65535")
-        _utf8_size(ip, "ip")
-        self._ip = _exact(ip)
-        self._port = <int32_t>port
-        self._cluster = _check_cluster(cluster)
-        self._weight = _check_weight(weight)
-        self._flags = ((_HEALTHY if healthy else 0) | (_ENABLED if enabled else 0)
-                       | (_EPHEMERAL if ephemeral else 0) | (_MARKED if marked else 0))
-        self._metadata = _intern_metadata(metadata)
-        self._app = _check_optional_text(app, "app", True)
-        self._instance_id = _check_optional_text(instance_id, "instance id", False)
-        self._digest = _instance_digest(self)
-        self._key = _datum_key(self._ip, self._port, self._cluster)
+        _fill_instance(self, ip, <int32_t>port, cluster, weight,
+                       ((_HEALTHY if healthy else 0) | (_ENABLED if enabled else 0)
+                        | (_EPHEMERAL if ephemeral else 0) | (_MARKED if marked else 0)),
+                       _intern_metadata(metadata), app, instance_id)
 
     @property
     def ip(self) -> str:

@@ -182,6 +182,10 @@ MAX_BEAT_BYTES: Final = MAX_METADATA_BYTES + 8 * 1024
 MAX_LIST_QUERY_MEMO: Final = 4_096
 """Validated ``instance/list`` query strings remembered (clients poll the same URL every few seconds);
 when full the memo is cleared, so hostile variety costs one re-parse per request, never memory."""
+MAX_MEMOIZED_METADATA_CHARS: Final = 1_024
+"""The compiled request path remembers how a ``metadata`` parameter of up to this many characters
+reads (clients of one application send the same few maps), at most ``MAX_LIST_QUERY_MEMO`` of them:
+~4 MiB at worst. Longer texts are parsed on every request."""
 MAX_CLIENT_INFO_MEMO: Final = 1_024
 """Distinct ``User-Agent`` strings a node remembers the parsed client of; clients send a handful, so
 this bounds hostile variety (further agents are parsed per request)."""

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from nacosfast._core.fastpath import FastPath
 from nacosfast._core.registry import Service
+from nacosfast._core.writes import WriteReader
 from nacosfast.cluster.members import MemberTable
 from nacosfast.limits import MAX_PIPELINED_REQUESTS
 from nacosfast.naming.app import NamingApp
@@ -144,6 +145,79 @@ WRITE_TARGETS = (
 )
 
 
+WRITE_VALUES: dict[str, tuple[str, ...]] = {
+    "namespaceId": ("public", "", "ns-1", "bad/ns", "%2E", "..", "n%20s", "x" * 129),
+    "serviceName": (
+        *("DEFAULT_GROUP%40%40svc", "DEFAULT_GROUP@@svc", "svc", "g%40%40other", "a%40%40b%40%40c", ""),
+        *("%40%40svc", "svc%40%40", "bad+name", "s" * 600, "sv%C3%A9", "%20svc"),
+    ),
+    "groupName": ("G", "", "%20", "bad", "g%40%40h"),
+    "dom": ("svc", ""),
+    "ip": (
+        *("10.0.0.5", "10.0.0.1", "10.0.0.2", "010.0.0.1", "999.0.0.1", "", "a:b", "host.example"),
+        *("fe80::1", "10.0.0.1%20", "1.2.3", "%31.0.0.1", "0010.0.0.1"),
+    ),
+    "port": ("8080", "8080", "0", "-1", "70000", "x", "", "08080", "+80", "65535", "65536"),
+    "weight": (
+        *("1.0", "1", "0", "0.001", "2.5", "-1", "10000", "10000.5", "NaN", "Infinity", "1e2", "x"),
+        *("", ".5", "1.", "1.2.3", "0x1p3", "9" * 30),
+    ),
+    "enabled": ("true", "false", "TRUE", "yes", "y", "t", "no", "1", "", "tru%65", "%20true", "truex"),
+    "enable": ("true", "false", "on", ""),
+    "healthy": ("true", "false", "T", "off", "", "%74rue"),
+    "ephemeral": ("true", "true", "false", "", "yes", "no", "x", "%20"),
+    "metadata": (
+        *("%7B%7D", "{}", "a%3Db", "a%3Db%2Cc%3Dd", "%7B%22a%22%3A%221%22%7D", "%7B%22a%22%3A1%7D"),
+        *("%7B%22a%22%3Anull%7D", "%7B", "%7B%22a%22%3A%20%22b%22%7D", "%20%7B%7D", "a%3D", "+a%3Db"),
+        "%7B%22preserved.instance.id.generator%22%3A%22snowflake%22%7D",
+        "%7B%22preserved.heart.beat.interval%22%3A%221000%22%7D",
+        "%7B%22%5Cud800%22%3A%22x%22%7D",
+        "%7B%22k%22%3A%22" + "v" * 1100 + "%22%7D",
+    ),
+    "app": ("bench", "", "a" * 600, "%20x", "x+y"),
+    "clusterName": ("DEFAULT", "c1", "bad_cluster", "", "c%2D1", "%20"),
+    "cluster": ("c1", "", "bad.c"),
+}
+"""Values of every register/deregister parameter, good and bad (each 400 the handlers answer)."""
+PLAIN_WRITE = {
+    "namespaceId": "public",
+    "serviceName": "DEFAULT_GROUP%40%40svc",
+    "ip": "10.0.0.5",
+    "port": "8080",
+    "weight": "1.0",
+    "enable": "true",
+    "healthy": "true",
+    "ephemeral": "true",
+    "metadata": "%7B%7D",
+    "app": "bench",
+}
+
+
+@st.composite
+def write_query(draw: st.DrawFn) -> str:
+    """A register/deregister query: the plain one with some parameters changed, dropped or repeated."""
+    pairs = dict(PLAIN_WRITE)
+    for key in draw(st.lists(st.sampled_from(sorted(WRITE_VALUES)), max_size=3)):
+        pairs[key] = draw(st.sampled_from(WRITE_VALUES[key]))
+    for key in draw(st.lists(st.sampled_from(sorted(pairs)), max_size=2)):
+        pairs.pop(key, None)
+    items = [f"{key}={value}" for key, value in pairs.items()]
+    if draw(st.booleans()):
+        items = draw(st.permutations(items))
+    repeated = draw(st.lists(st.sampled_from(sorted(WRITE_VALUES)), max_size=1))
+    items += [f"{key}={draw(st.sampled_from(WRITE_VALUES[key]))}" for key in repeated]
+    return "&".join(items)
+
+
+@st.composite
+def write_request(draw: st.DrawFn) -> bytes:
+    """A register or deregister with its parameters in the query, as Nacos clients send them."""
+    method = draw(st.sampled_from((b"POST", b"POST", b"DELETE")))
+    line = method + b" /nacos/v1/ns/instance?" + draw(write_query()).encode()
+    headers = draw(st.lists(st.sampled_from(GOOD_HEADERS), max_size=2))
+    return b"\r\n".join([line + b" HTTP/1.1", *headers]) + b"\r\n\r\n"
+
+
 @st.composite
 def clean_request(draw: st.DrawFn) -> bytes:
     """A request of the shapes the compiled path answers (some of which it must still decline)."""
@@ -182,7 +256,7 @@ def wild_request(draw: st.DrawFn) -> bytes:
     return head + newline + newline + body
 
 
-requests = st.one_of(clean_request(), clean_request(), clean_request(), wild_request())
+requests = st.one_of(clean_request(), clean_request(), clean_request(), write_request(), wild_request())
 
 
 @st.composite
@@ -351,6 +425,7 @@ def _state_of(state: NamingState) -> Any:
                         i.marked,
                         dict(i.metadata),
                         i.instance_id,
+                        i.app,
                     )
                     for i in service.instances()
                 ],
@@ -502,9 +577,16 @@ def test_plain_light_beats_are_read_without_the_naming_layer() -> None:
     fast = FastPath(
         state,
         resolve_beat=resolve,
-        check_names=lambda namespace, name, cluster: True,
         after_beat=lambda *args: None,
         beat_body=lambda interval, light: b"body",
+        writes=WriteReader(
+            check_names=lambda namespace, name, cluster: True,
+            parse_metadata=lambda text: None,
+            memo_limit=8,
+            metadata_memo_chars=8,
+        ),
+        upsert=lambda namespace, name, instance, now_ms: None,
+        remove=lambda namespace, name, key, now_ms: None,
         register=lambda query, now_ms: False,
         deregister=lambda query, now_ms: False,
         list_tag="instance/list",

@@ -1,8 +1,10 @@
 """The compiled request path (``nacosfast._core.fastpath``) bound to one node's naming state.
 
-The compiled path answers light beats and cached lists straight from request bytes, and hands
-registrations and deregistrations of ephemeral instances (parameters in the query) to the same
-functions ``register`` and ``deregister`` use, skipping the request objects and routing; everything it
+The compiled path answers light beats and cached lists straight from request bytes. Registrations and
+deregistrations of ephemeral instances (parameters in the query) are read in compiled code when the
+query is plain (``WriteReader``; names and metadata are still judged by this layer, once per distinct
+value) and by ``register_ephemeral``/``deregister_ephemeral`` otherwise, then written by the same
+functions ``register`` and ``deregister`` use (``upsert``, ``remove_ephemeral``); everything it
 reads or changes belongs to this node's ``NamingState`` and its memos, and every effect beyond the
 heartbeat table goes through the same functions the Python handlers use (``instances.after_beat``,
 ``instances.beat_ok_body``). It fills no cache of its own but the per-query light-beat targets, which
@@ -40,8 +42,9 @@ from typing import TYPE_CHECKING
 
 from nacosfast._core.fastpath import FastPath
 from nacosfast._core.registry import Instance
+from nacosfast._core.writes import WriteReader
 from nacosfast.cluster.members import MemberTable, service_key
-from nacosfast.limits import MAX_LIST_QUERY_MEMO
+from nacosfast.limits import MAX_LIST_QUERY_MEMO, MAX_MEMOIZED_METADATA_CHARS
 from nacosfast.naming.instances import (
     ServiceTest,
     after_beat,
@@ -49,8 +52,11 @@ from nacosfast.naming.instances import (
     deregister_ephemeral,
     light_beat_names_valid,
     light_beat_target,
+    metadata_or_none,
     owns_everything,
     register_ephemeral,
+    remove_ephemeral,
+    upsert,
 )
 from nacosfast.naming.render import LIST_VARIANT_TAG
 from nacosfast.naming.state import NamingState
@@ -110,6 +116,12 @@ def build_fast_path(
     def beat_body(interval: int, light: bool) -> bytes:
         return beat_ok_body(state, interval, light)
 
+    def register_instance(namespace: str, name: str, instance: Instance, now_ms: int) -> None:
+        upsert(state, namespace, name, instance, now_ms)
+
+    def deregister_instance(namespace: str, name: str, key: str, now_ms: int) -> None:
+        remove_ephemeral(state, namespace, name, key, now_ms)
+
     def register(query: bytes, now_ms: int) -> bool:
         return register_ephemeral(state, query, now_ms, owns)
 
@@ -131,9 +143,16 @@ def build_fast_path(
     return FastPath(
         state,
         resolve_beat=resolve_beat,
-        check_names=check_names,
         after_beat=beat_effects,
         beat_body=beat_body,
+        writes=WriteReader(
+            check_names=check_names,
+            parse_metadata=metadata_or_none,
+            memo_limit=MAX_LIST_QUERY_MEMO,
+            metadata_memo_chars=MAX_MEMOIZED_METADATA_CHARS,
+        ),
+        upsert=register_instance,
+        remove=deregister_instance,
         register=register,
         deregister=deregister,
         list_tag=LIST_VARIANT_TAG,

@@ -62,9 +62,12 @@ __all__ = [
     "deregister_ephemeral",
     "light_beat_names_valid",
     "light_beat_target",
+    "metadata_or_none",
     "owns_everything",
     "register_ephemeral",
     "relay_beat",
+    "remove_ephemeral",
+    "upsert",
 ]
 
 CODE_OK: Final = 10200
@@ -266,6 +269,14 @@ def register_ephemeral(
     return True
 
 
+def metadata_or_none(text: str) -> dict[str, str] | None:
+    """``parse_metadata`` of an already trimmed ``metadata`` parameter; ``None`` where it answers 400."""
+    try:
+        return parse_metadata(text)
+    except NacosError:
+        return None
+
+
 def _is_java_1x(client: ClientInfo) -> bool:
     return client.kind is ClientKind.JAVA and client.version >= (1, 0, 0)
 
@@ -352,6 +363,11 @@ def deregister_ephemeral(
         return False
     _remove(state, namespace, name, key, ephemeral, now_ms)
     return True
+
+
+def remove_ephemeral(state: NamingState, namespace: str, name: str, key: str, now_ms: int) -> None:
+    """``deregister`` of an ephemeral instance already read and validated (the compiled request path)."""
+    _remove(state, namespace, name, key, True, now_ms)
 
 
 def deregister(ctx: Context) -> Response:
