@@ -41,8 +41,10 @@ cdef class Instance:
 @cython.final
 @cython.no_gc
 cdef class _InstanceSet:
-    cdef tuple _chunks            # dicts key -> Instance; insertion order = chunk order, then dict order
-    cdef tuple _index             # dicts key -> chunk number, by hash(key) & mask; None for <= 1 chunk
+    cdef tuple _chunks            # pages of dicts key -> Instance; insertion order = chunk order, then dict order
+    cdef Py_ssize_t _chunk_count  # chunks in the pages
+    cdef tuple _index             # pages of dicts key -> chunk number, by hash(key) & mask; None for <= 1 chunk
+    cdef Py_ssize_t _bucket_mask  # index buckets - 1 (0 without an index)
     cdef Py_ssize_t _count
     cdef uint64_t _digest         # sum of the instances' digests, mod 2**64
 

@@ -18,11 +18,15 @@
 #     _index   (b0, ..., bM)        only when there are 2+ chunks: dicts key -> chunk number, a key lives
 #                                   in bucket hash(key) & M (M + 1 a power of two, ~64 keys a bucket).
 #
-# A write copies the tuple of chunk references (count / 128 pointers), the one chunk it touches
-# (<= 128 entries) and, when a key is added or removed, one index bucket (~64 entries): putting one
-# instance into a 10,000-instance service copies ~300 references instead of 10,000. Chunks emptied
-# by removals stay in place (chunk numbers are stable); when more than half the chunks would be
-# wasted, the set is repacked in one O(n) pass, which is amortized over the removals that caused it.
+# Both tuples are paged: the set holds a tuple of pages, each a tuple of up to 64 chunk (or bucket)
+# references, and item i is pages[i >> 6][i & 63]. A write copies the one chunk it touches (<= 128
+# entries), when a key is added or removed one index bucket (32-128 entries), the page of references
+# holding each (64), and the tuples of page references (count / 8,192 and count / 4,096 pointers):
+# putting one instance into a 100,000-instance service copies ~400 references, into 10,000 ~300
+# (without pages it copied both whole reference tuples, twice: ~5,800 at 100,000). Chunks emptied by
+# removals stay in place (chunk numbers are stable); when more than half the chunks would be
+# wasted, the set is repacked in one O(n) pass, which is amortized over the removals that caused it;
+# the index is rebuilt in one O(n) pass when it doubles (amortized over the additions).
 # A set of at most 128 instances is one dict and has no index.
 #
 # Each set keeps its size and an order-independent digest: the sum mod 2**64 of its instances'
@@ -71,6 +75,9 @@ cdef Py_ssize_t _MAX_INTERNED_STRINGS = _limits.CORE_MAX_INTERNED_STRINGS
 # Structure constants (not limits: they only trade copy size against pointer count).
 cdef Py_ssize_t CHUNK_SIZE = 128        # instances per chunk
 cdef Py_ssize_t INDEX_BUCKET_KEYS = 64  # target keys per index bucket; the index doubles at 2x this
+cdef Py_ssize_t PAGE_BITS = 6           # chunk and bucket references come in pages of 64
+cdef Py_ssize_t PAGE_SIZE = 64
+cdef Py_ssize_t PAGE_MASK = 63
 
 # The instance flag bits (_HEALTHY, _ENABLED, _EPHEMERAL, _MARKED) are declared in registry.pxd.
 
@@ -547,6 +554,11 @@ cdef inline object _chunk_number(Py_ssize_t number):
     return _chunk_numbers[number]
 
 
+cdef inline object _paged(tuple pages, Py_ssize_t number):
+    """Item ``number`` of a paged tuple (a tuple of pages of ``PAGE_SIZE`` items)."""
+    return (<tuple>pages[number >> PAGE_BITS])[number & PAGE_MASK]
+
+
 @cython.final
 @cython.no_gc
 cdef class _InstanceSet:
@@ -559,12 +571,12 @@ cdef class _InstanceSet:
         if self._count == 0:
             return None
         if self._index is None:
-            chunk = <dict>self._chunks[0]
+            chunk = <dict>_paged(self._chunks, 0)
         else:
-            number = PyDict_GetItem(<dict>self._index[hash(key) & (len(self._index) - 1)], key)
+            number = PyDict_GetItem(<dict>_paged(self._index, hash(key) & self._bucket_mask), key)
             if number == NULL:
                 return None
-            chunk = <dict>self._chunks[<Py_ssize_t><object>number]
+            chunk = <dict>_paged(self._chunks, <Py_ssize_t><object>number)
         found = PyDict_GetItem(chunk, key)
         if found == NULL:
             return None
@@ -572,29 +584,96 @@ cdef class _InstanceSet:
 
     cdef list to_list(self):
         cdef list result = []
+        cdef tuple page
         cdef dict chunk
-        for chunk in self._chunks:
-            result.extend(chunk.values())
+        for page in self._chunks:
+            for chunk in page:
+                result.extend(chunk.values())
         return result
 
 
-cdef _InstanceSet _new_set(tuple chunks, tuple index, Py_ssize_t count, uint64_t digest):
+cdef _InstanceSet _new_set(tuple chunks, Py_ssize_t chunk_count, tuple index, Py_ssize_t bucket_mask,
+                           Py_ssize_t count, uint64_t digest):
     cdef _InstanceSet result = _InstanceSet.__new__(_InstanceSet)
     result._chunks = chunks
+    result._chunk_count = chunk_count
     result._index = index
+    result._bucket_mask = bucket_mask
     result._count = count
     result._digest = digest
     return result
 
 
-cdef _InstanceSet _EMPTY_SET = _new_set((), None, 0, 0)
+cdef _InstanceSet _EMPTY_SET = _new_set((), 0, None, 0, 0, 0)
+
+
+@cython.final
+cdef class _Pages:
+    """A builder's copy of a paged tuple: each page is copied (into a list) on its first write, so a
+    write costs one page and the list of page references, whatever the length."""
+    cdef list pages             # per page: the source's tuple (shared) or a list (owned)
+    cdef set owned              # numbers of the pages already copied
+    cdef Py_ssize_t length
+
+    cdef object get(self, Py_ssize_t number):
+        return self.pages[number >> PAGE_BITS][number & PAGE_MASK]
+
+    cdef list _page(self, Py_ssize_t page_number):
+        cdef list page
+        if page_number in self.owned:
+            return <list>self.pages[page_number]
+        page = list(<tuple>self.pages[page_number])
+        self.pages[page_number] = page
+        self.owned.add(page_number)
+        return page
+
+    cdef int put(self, Py_ssize_t number, object value) except -1:
+        self._page(number >> PAGE_BITS)[number & PAGE_MASK] = value
+        return 0
+
+    cdef int append(self, object value) except -1:
+        if self.length & PAGE_MASK == 0:
+            self.pages.append([value])
+            self.owned.add(len(self.pages) - 1)
+        else:
+            self._page(self.length >> PAGE_BITS).append(value)
+        self.length += 1
+        return 0
+
+    cdef tuple freeze(self):
+        """The paged tuple: owned pages become tuples, the others are shared as they are."""
+        cdef Py_ssize_t number
+        for number in self.owned:
+            self.pages[number] = tuple(<list>self.pages[number])
+        self.owned = set()
+        return tuple(self.pages)
+
+
+cdef _Pages _pages_of(tuple frozen, Py_ssize_t length):
+    """A builder's view of a paged tuple of ``length`` items (copies only the page references)."""
+    cdef _Pages pages = _Pages.__new__(_Pages)
+    pages.pages = list(frozen)
+    pages.owned = set()
+    pages.length = length
+    return pages
+
+
+cdef _Pages _pages_from(list items):
+    """A fresh, fully owned paged array of ``items``."""
+    cdef _Pages pages = _Pages.__new__(_Pages)
+    cdef Py_ssize_t start
+    pages.pages = [items[start:start + PAGE_SIZE] for start in range(0, len(items), PAGE_SIZE)]
+    pages.owned = set(range(len(pages.pages)))
+    pages.length = len(items)
+    return pages
 
 
 @cython.final
 cdef class _SetBuilder:
     """A transient, mutable copy of an ``_InstanceSet``: copies each chunk/bucket on first write."""
-    cdef list chunks
-    cdef list index             # None while there is at most one chunk
+    cdef _Pages chunks
+    cdef _Pages index           # None while there is at most one chunk
+    cdef Py_ssize_t bucket_mask # index buckets - 1 (a power of two minus one)
     cdef set own_chunks         # chunk numbers already copied by this builder
     cdef set own_buckets        # index bucket numbers already copied by this builder
     cdef Py_ssize_t count
@@ -603,18 +682,18 @@ cdef class _SetBuilder:
     cdef dict _chunk(self, Py_ssize_t number):
         cdef dict chunk
         if number in self.own_chunks:
-            return <dict>self.chunks[number]
-        chunk = (<dict>self.chunks[number]).copy()
-        self.chunks[number] = chunk
+            return <dict>self.chunks.get(number)
+        chunk = (<dict>self.chunks.get(number)).copy()
+        self.chunks.put(number, chunk)
         self.own_chunks.add(number)
         return chunk
 
     cdef dict _bucket(self, Py_ssize_t number):
         cdef dict bucket
         if number in self.own_buckets:
-            return <dict>self.index[number]
-        bucket = (<dict>self.index[number]).copy()
-        self.index[number] = bucket
+            return <dict>self.index.get(number)
+        bucket = (<dict>self.index.get(number)).copy()
+        self.index.put(number, bucket)
         self.own_buckets.add(number)
         return bucket
 
@@ -622,18 +701,19 @@ cdef class _SetBuilder:
         cdef Py_ssize_t size = 1
         cdef Py_ssize_t number
         cdef Py_ssize_t mask
-        cdef list index
+        cdef list buckets
         cdef dict chunk
         while size * INDEX_BUCKET_KEYS < count:
             size *= 2
         mask = size - 1
-        index = [{} for _ in range(size)]
-        for number in range(len(self.chunks)):
-            chunk = <dict>self.chunks[number]
+        buckets = [{} for _ in range(size)]
+        for number in range(self.chunks.length):
+            chunk = <dict>self.chunks.get(number)
             value = _chunk_number(number)
             for key in chunk:
-                PyDict_SetItem(<dict>index[hash(key) & mask], key, value)
-        self.index = index
+                PyDict_SetItem(<dict>buckets[hash(key) & mask], key, value)
+        self.index = _pages_from(buckets)
+        self.bucket_mask = mask
         self.own_buckets = set(range(size))
         return 0
 
@@ -643,8 +723,8 @@ cdef class _SetBuilder:
         if self.count == 0:
             return -1
         if self.index is None:
-            return 0 if PyDict_GetItem(<dict>self.chunks[0], key) != NULL else -1
-        number = PyDict_GetItem(<dict>self.index[hash(key) & (len(self.index) - 1)], key)
+            return 0 if PyDict_GetItem(<dict>self.chunks.get(0), key) != NULL else -1
+        number = PyDict_GetItem(<dict>self.index.get(hash(key) & self.bucket_mask), key)
         if number == NULL:
             return -1
         return <Py_ssize_t><object>number
@@ -653,7 +733,7 @@ cdef class _SetBuilder:
         cdef Py_ssize_t number = self._locate(key)
         if number < 0:
             return None
-        return <Instance>(<dict>self.chunks[number])[key]
+        return <Instance>(<dict>self.chunks.get(number))[key]
 
     cdef Instance put(self, Instance inst):
         """Upsert; the previous instance or None."""
@@ -668,8 +748,8 @@ cdef class _SetBuilder:
             chunk[key] = inst
             self.digest += inst._digest - old._digest
             return old
-        last = len(self.chunks) - 1
-        if last >= 0 and len(<dict>self.chunks[last]) < CHUNK_SIZE:
+        last = self.chunks.length - 1
+        if last >= 0 and len(<dict>self.chunks.get(last)) < CHUNK_SIZE:
             number = last
             self._chunk(number)[key] = inst
         else:
@@ -679,12 +759,12 @@ cdef class _SetBuilder:
         self.count += 1
         self.digest += inst._digest
         if self.index is None:
-            if len(self.chunks) > 1:
+            if self.chunks.length > 1:
                 self._rebuild_index(self.count)
-        elif self.count > len(self.index) * 2 * INDEX_BUCKET_KEYS:
+        elif self.count > (self.bucket_mask + 1) * 2 * INDEX_BUCKET_KEYS:
             self._rebuild_index(self.count)
         else:
-            self._bucket(hash(key) & (len(self.index) - 1))[key] = _chunk_number(number)
+            self._bucket(hash(key) & self.bucket_mask)[key] = _chunk_number(number)
         return None
 
     cdef Instance remove(self, str key):
@@ -697,40 +777,46 @@ cdef class _SetBuilder:
         self.count -= 1
         self.digest -= old._digest
         if self.index is not None:
-            del self._bucket(hash(key) & (len(self.index) - 1))[key]
+            del self._bucket(hash(key) & self.bucket_mask)[key]
         return old
 
     cdef _InstanceSet freeze(self):
         cdef Py_ssize_t needed
+        cdef Py_ssize_t number
         cdef list packed
         cdef dict chunk
         cdef dict current
         if self.count == 0:
             return _EMPTY_SET
         needed = (self.count + CHUNK_SIZE - 1) // CHUNK_SIZE
-        if len(self.chunks) > 2 * needed + 1:
+        if self.chunks.length > 2 * needed + 1:
             packed = []
             current = {}
-            for chunk in self.chunks:
+            for number in range(self.chunks.length):
+                chunk = <dict>self.chunks.get(number)
                 for key, value in chunk.items():
                     if len(current) == CHUNK_SIZE:
                         packed.append(current)
                         current = {}
                     current[key] = value
             packed.append(current)
-            self.chunks = packed
+            self.chunks = _pages_from(packed)
+            self.own_chunks = set(range(len(packed)))
             if len(packed) > 1:
                 self._rebuild_index(self.count)
             else:
                 self.index = None
-        return _new_set(tuple(self.chunks), None if self.index is None else tuple(self.index),
+                self.bucket_mask = 0
+        return _new_set(self.chunks.freeze(), self.chunks.length,
+                        None if self.index is None else self.index.freeze(), self.bucket_mask,
                         self.count, self.digest)
 
 
 cdef _SetBuilder _builder(_InstanceSet source):
     cdef _SetBuilder builder = _SetBuilder.__new__(_SetBuilder)
-    builder.chunks = list(source._chunks)
-    builder.index = None if source._index is None else list(source._index)
+    builder.chunks = _pages_of(source._chunks, source._chunk_count)
+    builder.index = None if source._index is None else _pages_of(source._index, source._bucket_mask + 1)
+    builder.bucket_mask = source._bucket_mask
     builder.own_chunks = set()
     builder.own_buckets = set()
     builder.count = source._count

@@ -112,6 +112,28 @@ def test_put_instance_10k(benchmark: Benchmark, scale: float) -> None:
     assert benchmark(put) is not None
 
 
+def test_put_instance_100k(benchmark: Benchmark, scale: float) -> None:
+    """A register that changes an instance of a 100,000-instance service: about the 10k figure (a
+    write copies one chunk, one page of references and the short list of pages, not O(n) tuples)."""
+    count = sized(100_000, scale, minimum=300)
+    put = alternate(registry_with(count), count)
+    assert benchmark(put) is not None
+
+
+def test_add_instance_100(benchmark: Benchmark) -> None:
+    """A register of a new instance into a service of ~100 instances (each round adds one more)."""
+    registry = registry_with(100)
+    fresh = iter(range(1 << 20, 1 << 24))
+    assert benchmark(lambda: registry.put_instance(NAMESPACE, SERVICE, make_instance(next(fresh)), None))
+
+
+def test_add_instance_100k(benchmark: Benchmark, scale: float) -> None:
+    """A register of a new instance into a 100,000-instance service: also one index bucket copied."""
+    registry = registry_with(sized(100_000, scale, minimum=300))
+    fresh = iter(range(1 << 20, 1 << 24))
+    assert benchmark(lambda: registry.put_instance(NAMESPACE, SERVICE, make_instance(next(fresh)), None))
+
+
 def test_copy_10k_dict(benchmark: Benchmark, scale: float) -> None:
     """Reference: what copying a whole 10,000-instance service map would cost on every write."""
     instances = {inst.key: inst for inst in (make_instance(n) for n in range(sized(10_000, scale, 300)))}

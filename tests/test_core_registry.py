@@ -609,11 +609,15 @@ def test_registry_shrinking_service_repacks_and_keeps_order() -> None:
     assert snapshot(registry).get("h:20:unknown:DEFAULT", True) == Instance("h", 20, weight=3.0)
 
 
-def test_registry_write_to_large_service_does_not_copy_it() -> None:
-    """Allocation, not time: one write into 10,000 instances allocates a few KiB, not a 10,000-entry map."""
+def _write_peaks(count: int) -> tuple[int, int, int]:
+    """Peak bytes allocated by copying a ``count``-instance map, by an update of one instance of a
+    ``count``-instance service and by adding one new instance to it."""
     registry = Registry()
-    registry.put_instances(NS, SVC, [Instance(f"10.0.{n >> 8}.{n & 255}", 80) for n in range(10_000)], None)
+    registry.put_instances(
+        NS, SVC, [Instance(f"10.{n >> 16}.{n >> 8 & 255}.{n & 255}", 80) for n in range(count)], None
+    )
     update = Instance("10.0.10.10", 80, weight=2.0)
+    addition = Instance("11.0.0.1", 80)
     whole_map = {inst.key: inst for inst in snapshot(registry).instances()}
     tracemalloc.start()
     try:
@@ -621,7 +625,61 @@ def test_registry_write_to_large_service_does_not_copy_it() -> None:
         _, copy_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         assert registry.put_instance(NS, SVC, update, None) is not None
-        _, write_peak = tracemalloc.get_traced_memory()
+        _, update_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        assert registry.put_instance(NS, SVC, addition, None) is not None
+        _, add_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert write_peak < copy_peak / 10, (write_peak, copy_peak)
+    return copy_peak, update_peak, add_peak
+
+
+def test_registry_write_to_large_service_does_not_copy_it() -> None:
+    """Allocation, not time: one write into 10,000 instances allocates a few KiB, not a 10,000-entry map."""
+    copy_peak, update_peak, add_peak = _write_peaks(10_000)
+    assert max(update_peak, add_peak) < copy_peak / 10, (update_peak, add_peak, copy_peak)
+
+
+WRITE_ALLOCATION_BOUND = 16 * 1024
+"""What one write may allocate whatever the service size: a copy of one chunk and of one index bucket
+(each at most 128 entries), a page of 64 references to each, and the lists of page references (one
+per 8,192 instances, one per 4,096)."""
+
+
+def test_registry_write_allocates_the_same_into_any_size_of_service() -> None:
+    """Into 100,000 instances a write allocates what it allocates into 10,000 (before paging, the
+    reference tuples it copied grew with the service: ~45 KiB per write at 100,000)."""
+    for count in (10_000, 100_000):
+        _, update_peak, add_peak = _write_peaks(count)
+        assert max(update_peak, add_peak) < WRITE_ALLOCATION_BOUND, (count, update_peak, add_peak)
+
+
+def test_registry_paged_service_matches_an_ordered_map() -> None:
+    """Tens of thousands of instances (several pages of chunks and of index buckets, index doublings,
+    repacking after mass removal) against a plain insertion-ordered dict."""
+    rng = random.Random(20_261_203)
+    registry = Registry()
+    expected: dict[str, Instance] = {}
+    ips = [f"10.{n >> 16}.{n >> 8 & 255}.{n & 255}" for n in range(40_000)]
+    for phase, steps, put_share in (("grow", 30_000, 0.97), ("churn", 10_000, 0.5), ("shrink", 25_000, 0.02)):
+        for _ in range(steps):
+            ip = rng.choice(ips)
+            key = f"{ip}:80:unknown:DEFAULT"
+            if rng.random() < put_share:
+                instance = Instance(ip, 80, weight=float(rng.randint(0, 3)))
+                changed = registry.put_instance(NS, SVC, instance, None)
+                assert (changed is None) == (expected.get(key) == instance)
+                expected[key] = instance
+            else:
+                if phase == "shrink" and expected:
+                    key = rng.choice(list(expected)) if rng.random() < 0.01 else next(iter(expected))
+                removed = registry.remove_instance(NS, SVC, key, True)
+                assert (removed is None) == (key not in expected)
+                expected.pop(key, None)
+        service = registry.get(NS, SVC)
+        got = service.instances() if service is not None else []
+        assert [i.key for i in got] == list(expected), phase
+        assert got == list(expected.values())
+        for key, instance in rng.sample(sorted(expected.items()), min(500, len(expected))):
+            assert service is not None
+            assert service.get(key, True) == instance
