@@ -174,7 +174,7 @@ WRITE_VALUES: dict[str, tuple[str, ...]] = {
         "%7B%22%5Cud800%22%3A%22x%22%7D",
         "%7B%22k%22%3A%22" + "v" * 1100 + "%22%7D",
     ),
-    "app": ("bench", "", "a" * 600, "%20x", "x+y"),
+    "app": ("bench", "", "a" * 600, "%20x", "x+y", "%FF", "caf%C3%A9"),
     "clusterName": ("DEFAULT", "c1", "bad_cluster", "", "c%2D1", "%20"),
     "cluster": ("c1", "", "bad.c"),
 }
@@ -560,6 +560,22 @@ def test_fast_path_answers_the_hot_requests_itself() -> None:
     assert checks.changed[-1][:2] == ("public", "DEFAULT_GROUP@@svc")
     fast.enabled = False
     assert fast.serve(beat, 3, WALL_EPOCH_MS, date.line, 8) == (b"", 0, 0, False)
+
+
+def test_fast_path_leaves_a_register_with_a_value_that_is_not_utf8_to_the_python_path() -> None:
+    """Such a write is a 400 with the parameter's name (``ParamEncodingError``): the compiled path
+    declines it, neither reader raises, and the Python path answers it."""
+    date = HttpDate()
+    date.refresh(WALL_EPOCH_MS)
+    app, state = _node({})
+    fast = build_fast_path(state)
+    for method in (b"POST", b"DELETE"):
+        request = method + b" /nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.5"
+        request += b"&port=1&app=%FF HTTP/1.1\r\n\r\n"
+        assert fast.serve(request, 30_000, WALL_EPOCH_MS, date.line, 8) == (b"", 0, 0, False)
+        answer = _python_answers(HttpConnection(("127.0.0.1", 5), date=date), app, request, 30_000)
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        assert b"Param 'app' is not valid UTF-8" in answer
 
 
 def test_plain_light_beats_are_read_without_the_naming_layer() -> None:

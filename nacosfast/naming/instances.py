@@ -256,8 +256,8 @@ def register_ephemeral(
     instance of a service this node ``owns`` (answered ``ok``, as ``register`` answers it); False —
     nothing read is written — for a persistent instance, a service another cluster member owns or a
     request ``register`` refuses (the compiled request path)."""
-    params = _query_params(query)
     try:
+        params = _query_params(query)  # a ParamEncodingError is a 400 the Python path answers
         if not owns(*_named_service(params)):  # asked first: the Python path forwards it, unbuilt
             return False
         namespace, name, instance = _registration(params, state.switches)
