@@ -36,9 +36,10 @@ from nacosfast._core.registry cimport (
 )
 
 from nacosfast import limits as _limits
+from nacosfast._core import registry as _registry
 
 cdef Py_ssize_t _MAX_NAME = _limits.MAX_NAME_LENGTH
-cdef double _MAX_WEIGHT = 10000.0
+cdef double _MAX_WEIGHT = _registry.MAX_WEIGHT
 cdef double _MIN_POSITIVE_WEIGHT = 0.01   # Nacos raises weights in (0, 0.01) to 0.01
 cdef Py_ssize_t _MAX_WEIGHT_CHARS = 24    # longer plain decimals are left to the Python reader
 cdef str _DEFAULT_NAMESPACE = "public"
