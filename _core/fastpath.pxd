@@ -22,6 +22,8 @@ cdef class FastPath:
     cdef object _remove           # (namespace, name, datumKey, now_ms): its ephemeral deregister write
     cdef object _register         # (query, now_ms) -> True once an ephemeral instance is registered
     cdef object _deregister       # (query, now_ms) -> True once an ephemeral instance is deregistered
+    cdef object _list_subscribes  # (list query, client info) -> whether the list subscribes for push
+    cdef object _subscribe        # (list query, agent, peer ip, now_ms): add or refresh its subscriber
     cdef object _gate             # () -> bool, or None
     cdef object _members          # cluster: whose ``version`` changes with ownership; None: owns all
     cdef object _owner_of         # cluster: (namespace, grouped name) -> owner address, None: this node
@@ -43,5 +45,5 @@ cdef class FastPath:
     cdef object _beat(self, const char* buf, Py_ssize_t start, Py_ssize_t end, int64_t now_ms)
     cdef bint _write(self, const char* buf, Py_ssize_t start, Py_ssize_t end, bint register,
                      int64_t now_ms) except -1
-    cdef object _list(self, bytes query, str agent, int64_t wall_ms)
+    cdef object _list(self, bytes query, str agent, str peer_ip, int64_t now_ms, int64_t wall_ms)
     cdef bytes _framed(self, bytes date_line, bytes body, int connection)

@@ -34,6 +34,8 @@ class FastPath:
         remove: Callable[[str, str, str, int], object],
         register: Callable[[bytes, int], bool],
         deregister: Callable[[bytes, int], bool],
+        list_subscribes: Callable[[Any, Any], bool],
+        subscribe: Callable[[Any, str, str, int], None],
         list_tag: str,
         max_head_bytes: int,
         max_header_fields: int,
@@ -47,6 +49,13 @@ class FastPath:
         """Requests answered here so far, by route name."""
 
     def serve(
-        self, data: bytes, now_ms: int, wall_ms: int, date_line: bytes, max_requests: int
+        self,
+        data: bytes,
+        now_ms: int,
+        wall_ms: int,
+        date_line: bytes,
+        max_requests: int,
+        peer_ip: str,
     ) -> tuple[bytes, int, int, bool]:
-        """``(out, consumed, answered, closing)`` for the leading requests of ``data`` handled here."""
+        """``(out, consumed, answered, closing)`` for the leading requests of ``data`` handled here;
+        ``peer_ip`` is the address the connection comes from (push subscribers are aimed at it)."""

@@ -1,13 +1,14 @@
 # cython: language_level=3, autotestdict=False, auto_pickle=False
 """The compiled request path: request bytes in, response bytes out, for the hottest request shapes.
 
-``FastPath.serve(data, now_ms, wall_ms, date_line, max_requests)`` reads complete requests from the
-start of ``data`` (what one ``recv`` returned on an idle connection), answers the ones it handles and
-returns ``(out, consumed, answered, closing)``: the encoded answers (one buffer: one ``send``), how
-many bytes of ``data`` they used, how many requests that was, and whether the last one asked for
-``Connection: close``. It stops at the first request it does not fully understand; the caller feeds
-``data[consumed:]`` to the ordinary path (``HttpConnection`` + ``NamingApp``), which answers it and
-everything after it. No sockets, no clocks: the caller passes both times.
+``FastPath.serve(data, now_ms, wall_ms, date_line, max_requests, peer_ip)`` reads complete requests
+from the start of ``data`` (what one ``recv`` returned on an idle connection from ``peer_ip``),
+answers the ones it handles and returns ``(out, consumed, answered, closing)``: the encoded answers
+(one buffer: one ``send``), how many bytes of ``data`` they used, how many requests that was, and
+whether the last one asked for ``Connection: close``. It stops at the first request it does not fully
+understand; the caller feeds ``data[consumed:]`` to the ordinary path (``HttpConnection`` +
+``NamingApp``), which answers it and everything after it. No sockets, no clocks: the caller passes
+both times.
 
 The contract (what makes it strictly a *fast* path):
 
@@ -17,24 +18,28 @@ The contract (what makes it strictly a *fast* path):
   marked ephemeral instance that exists (on a cluster member, ``members`` and ``owner_of``: of any
   ephemeral instance it knows whose service another member owns, answered here and handed to
   ``relay_beat`` for that owner as the Python path does; an unknown one is left to the Python path,
-  which forwards it), ``GET /nacos/v1/ns/instance/list`` whose query the node's list memo
-  already validated, without a push subscription (``udpPort`` 0), whose answer is
-  already rendered on the current snapshot, and ``POST``/``DELETE /nacos/v1/ns/instance`` of an
-  ephemeral instance with every parameter in the query, of a service this node owns (a plain query is
-  read by ``WriteReader``, any other by the naming layer; the write itself is the naming layer's).
-  Only ``HTTP/1.1`` heads of plain printable ASCII (no
-  ``%`` in the path, no ``#``, no ``Transfer-Encoding``, ``Expect``, ``Upgrade``, no body, ``Connection``
-  absent, ``keep-alive`` or ``close``) within the head limits. Everything else — unknown, malformed,
-  oversized, a memo or render-cache miss, a traffic rule or server status other than ``UP``, a beat
-  of an unhealthy instance this node owns — goes to the Python path untouched (the first miss fills the memos there);
+  which forwards it), ``GET /nacos/v1/ns/instance/list`` whose query the node's list memo already
+  validated and whose answer is already rendered on the current snapshot (with ``udpPort`` > 0 too:
+  the push subscriber it names is added or refreshed, as the Python handler does it), and
+  ``POST``/``DELETE /nacos/v1/ns/instance`` of an ephemeral instance with every parameter in the
+  query, of a service this node owns (a plain query is read by ``WriteReader``, any other by the
+  naming layer; the write itself is the naming layer's). Only ``HTTP/1.1`` heads of plain printable
+  ASCII (no ``%`` in the path, no ``#``, no ``Transfer-Encoding``, ``Expect``, ``Upgrade``, no body,
+  ``Connection`` absent, ``keep-alive`` or ``close``) within the head limits; other fields are
+  ignored, ``Accept-Encoding`` included (answers are never compressed, as Nacos 1.x does not
+  compress them). Everything else — unknown, malformed, oversized, a memo or render-cache miss, a
+  traffic rule or server status other than ``UP``, a beat of an unhealthy instance this node owns —
+  goes to the Python path untouched (the first miss fills the memos there);
 - ``enabled`` switches it off for a node: whoever wires a feature that must see every request (auth,
   per-request metrics) clears it, or gives a ``gate`` that returns False, until that feature
   integrates here. Nothing is cached here that the Python path does not also own (the owner of each
   service is remembered only under the member table's ``version``, which changes with every
   membership change): turning it off at any moment is safe;
 - effects are the Python path's: a revived or untracked beat calls the naming layer's
-  ``after_beat`` hook, and a registration or deregistration its ``upsert``/``remove`` functions,
-  exactly as the Python handlers do.
+  ``after_beat`` hook, a registration or deregistration its ``upsert``/``remove`` functions, and a
+  list that subscribes for push its ``subscribe`` hook (with the connection's ``peer_ip``:
+  subscribers are aimed at it), exactly as the Python handlers do. A hook runs only once the answer
+  is known to come from here, so a request left to the Python path has had no effect yet.
 """
 
 cimport cython
@@ -289,8 +294,9 @@ cdef class FastPath:
     """Answers light beats and cached lists of one node from request bytes (see the module docstring)."""
 
     def __init__(self, state, *, resolve_beat, after_beat, beat_body, WriteReader writes not None,
-                 upsert, remove, register, deregister, list_tag, max_head_bytes, max_header_fields,
-                 memo_limit, gate=None, members=None, owner_of=None, relay_beat=None):
+                 upsert, remove, register, deregister, list_subscribes, subscribe, list_tag,
+                 max_head_bytes, max_header_fields, memo_limit, gate=None, members=None, owner_of=None,
+                 relay_beat=None):
         if not (members is None) == (owner_of is None) == (relay_beat is None):
             raise ValueError("members, owner_of and relay_beat go together")
         self.enabled = True
@@ -305,6 +311,8 @@ cdef class FastPath:
         self._remove = remove
         self._register = register
         self._deregister = deregister
+        self._list_subscribes = list_subscribes
+        self._subscribe = subscribe
         self._gate = gate
         self._members = members
         self._owner_of = owner_of
@@ -325,7 +333,7 @@ cdef class FastPath:
         return {ROUTE_NAMES[route]: self._answered[route] for route in range(4)}
 
     def serve(self, bytes data not None, int64_t now_ms, int64_t wall_ms, bytes date_line not None,
-              Py_ssize_t max_requests):
+              Py_ssize_t max_requests, str peer_ip not None):
         """Answer the leading requests of ``data`` that this path handles (module docstring)."""
         cdef const char* buf = PyBytes_AS_STRING(data)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
@@ -350,7 +358,7 @@ cdef class FastPath:
                 self._answered[0] += 1
             elif head.method == _GET and _path_is(buf, &head, _LIST_PATH):
                 query = PyBytes_FromStringAndSize(buf + head.query_start, head.query_end - head.query_start)
-                body = self._list(query, _agent(buf, &head), wall_ms)
+                body = self._list(query, _agent(buf, &head), peer_ip, now_ms, wall_ms)
                 if body is None:
                     break
                 self._answered[1] += 1
@@ -520,21 +528,28 @@ cdef class FastPath:
             return True
         return self._deregister(PyBytes_FromStringAndSize(buf + start, end - start), now_ms)
 
-    cdef object _list(self, bytes query, str agent, int64_t wall_ms):
-        """A cached list answer's body, or None to leave the request to the Python path."""
+    cdef object _list(self, bytes query, str agent, str peer_ip, int64_t now_ms, int64_t wall_ms):
+        """A cached list answer's body, or None to leave the request to the Python path. A list that
+        subscribes for push (``udpPort`` > 0) adds or refreshes its subscriber through the naming
+        layer's ``subscribe``, once the answer is known to come from here."""
         state = self._state
         listing = state.memos.list_queries.get(query)
-        if listing is None or listing.udp_port > 0:
+        if listing is None:
             return None
         cdef Service snapshot = self._registry._lookup(listing.namespace, listing.name)
         if snapshot is None or snapshot._cache is None:
             return None
-        grouped = state.clients.get(agent).wants_grouped_names
-        variant = (self._list_tag, listing.clusters, grouped, listing.healthy_only,
-                   state.switches.defaultCacheMillis, listing.env)
+        client = state.clients.get(agent)
+        switches = state.switches
+        subscribing = listing.udp_port > 0 and self._list_subscribes(listing, client)
+        variant = (self._list_tag, listing.clusters, client.wants_grouped_names, listing.healthy_only,
+                   switches.defaultPushCacheMillis if subscribing else switches.defaultCacheMillis,
+                   listing.env)
         parts = snapshot._cache.get(variant)
         if parts is None:
             return None
+        if subscribing:
+            self._subscribe(listing, agent, peer_ip, now_ms)
         before, after, has_instances = <tuple>parts
         if listing.is_check and has_instances:
             return _CHECK_BODY

@@ -87,7 +87,9 @@ def main() -> None:
     for number, data in enumerate(requests):
         now_ms = 10 + number
         if path == "fast":
-            out, _, answered, _ = fast.serve(data, now_ms, WALL_MS, date.line, MAX_PIPELINED_REQUESTS)
+            out, _, answered, _ = fast.serve(
+                data, now_ms, WALL_MS, date.line, MAX_PIPELINED_REQUESTS, "127.0.0.1"
+            )
             assert answered == 1, out
         else:
             (request,) = conn.feed(data, now_ms)

@@ -27,6 +27,10 @@ BEAT = (
     b"User-Agent: Nacos-Java-Client:v1.4.1\r\n\r\n"
 )
 LIST = b"GET /nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40svc HTTP/1.1\r\n\r\n"
+LIST_UDP = (  # a poll that subscribes for push: the subscriber is aimed at the connection's address
+    b"GET /nacos/v1/ns/instance/list?serviceName=DEFAULT_GROUP%40%40svc&udpPort=54321&clientIP=10.0.0.7"
+    b" HTTP/1.1\r\nUser-Agent: Nacos-Java-Client:v1.4.1\r\n\r\n"
+)
 REGISTER = (
     b"POST /nacos/v1/ns/instance?serviceName=DEFAULT_GROUP%40%40svc&ip=10.0.0.2&port=1 HTTP/1.1\r\n\r\n"
 )
@@ -34,6 +38,8 @@ OTHER = b"GET /nacos/v1/ns/service/list?pageNo=1&pageSize=10 HTTP/1.1\r\n\r\n"
 CLOSE = BEAT.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
 READS = (
     BEAT + BEAT,
+    LIST_UDP,
+    LIST_UDP + BEAT,
     LIST + BEAT,  # the first list is rendered by the Python path, the beat after it too
     LIST + REGISTER + BEAT + BEAT[:40],
     BEAT[40:] + OTHER + BEAT,
@@ -68,8 +74,9 @@ async def _served(
     return bytes(received)
 
 
-async def _exchange(fast: bool) -> tuple[bytes, dict[str, int]]:
-    state = NamingState(push=RecordingPush(), journal=MemoryJournal())
+async def _exchange(fast: bool) -> tuple[bytes, dict[str, int], list[tuple[str, str, int]]]:
+    push = RecordingPush()
+    state = NamingState(push=push, journal=MemoryJournal())
     app = NamingApp(state)
     app.handle(Request("POST", "/nacos/v1/ns/instance", BEAT.split(b"?")[1].split(b" ")[0]), 0, WALL_EPOCH_MS)
     fast_path = build_fast_path(state) if fast else None
@@ -79,7 +86,8 @@ async def _exchange(fast: bool) -> tuple[bytes, dict[str, int]]:
 
     received = await _served(handle, fast_path, READS)
     counts = fast_path.counts() if fast_path is not None else {}
-    return received, counts
+    subscribed = [(s["peer_ip"], s["client_ip"], s["udp_port"]) for s in push.subscriptions]
+    return received, counts, subscribed
 
 
 def _normalized(answers: bytes) -> bytes:
@@ -89,14 +97,15 @@ def _normalized(answers: bytes) -> bytes:
 
 async def test_hub_answers_the_same_with_and_without_the_fast_path() -> None:
     with trio.fail_after(20):
-        with_fast, counts = await _exchange(fast=True)
-        without, _ = await _exchange(fast=False)
+        with_fast, counts, subscribed = await _exchange(fast=True)
+        without, _, subscribed_without = await _exchange(fast=False)
     assert _normalized(with_fast) == _normalized(without)
-    assert with_fast.count(b"HTTP/1.1 200 OK") == 12
-    # Fast: both beats of read 1; list, register and beat of read 3. Read 2 starts with a list not yet
-    # rendered, read 4 with the rest of a request, read 5 with a list of the snapshot the register
-    # made: those reads go to the Python path whole.
-    assert counts == {"beat": 3, "list": 1, "register": 1, "deregister": 0}
+    assert with_fast.count(b"HTTP/1.1 200 OK") == 15
+    assert subscribed == subscribed_without == [("127.0.0.1", "10.0.0.7", 54321)] * 2
+    # Fast: both beats of read 1; the subscribing list and the beat of read 3; list, register and beat
+    # of read 5. Read 2 is a list not yet rendered, read 4 starts with one, read 6 with the rest of a
+    # request, read 7 with a list of the snapshot the register made: those go to the Python path whole.
+    assert counts == {"beat": 4, "list": 2, "register": 1, "deregister": 0}
 
 
 async def test_with_auth_on_the_hub_refuses_unauthenticated_hot_requests_as_the_python_path() -> None:
@@ -111,7 +120,7 @@ async def test_with_auth_on_the_hub_refuses_unauthenticated_hot_requests_as_the_
     assert app.handle(listing, 0, WALL_EPOCH_MS, forwarded=True).status == 200
     date = HttpDate()
     date.refresh(WALL_EPOCH_MS)
-    assert build_fast_path(state).serve(BEAT + LIST, 1, WALL_EPOCH_MS, date.line, 8)[2] == 2
+    assert build_fast_path(state).serve(BEAT + LIST, 1, WALL_EPOCH_MS, date.line, 8, "127.0.0.1")[2] == 2
 
     def handle(request: Request) -> Response:
         return app.handle(request, 1, WALL_EPOCH_MS)

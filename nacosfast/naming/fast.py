@@ -1,14 +1,15 @@
 """The compiled request path (``nacosfast._core.fastpath``) bound to one node's naming state.
 
-The compiled path answers light beats and cached lists straight from request bytes. Registrations and
-deregistrations of ephemeral instances (parameters in the query) are read in compiled code when the
-query is plain (``WriteReader``; names and metadata are still judged by this layer, once per distinct
-value) and by ``register_ephemeral``/``deregister_ephemeral`` otherwise, then written by the same
-functions ``register`` and ``deregister`` use (``upsert``, ``remove_ephemeral``); everything it
-reads or changes belongs to this node's ``NamingState`` and its memos, and every effect beyond the
-heartbeat table goes through the same functions the Python handlers use (``instances.after_beat``,
-``instances.beat_ok_body``). It fills no cache of its own but the per-query light-beat targets, which
-depend on the query bytes only.
+The compiled path answers light beats and cached lists (those that subscribe for push too) straight
+from request bytes. Registrations and deregistrations of ephemeral instances (parameters in the
+query) are read in compiled code when the query is plain (``WriteReader``; names and metadata are
+still judged by this layer, once per distinct value) and by
+``register_ephemeral``/``deregister_ephemeral`` otherwise, then written by the same functions
+``register`` and ``deregister`` use (``upsert``, ``remove_ephemeral``); everything it reads or changes
+belongs to this node's ``NamingState`` and its memos, and every effect beyond the heartbeat table
+goes through the same functions the Python handlers use (``instances.after_beat``,
+``instances.beat_ok_body``, ``instances.list_subscribes`` and ``instances.subscribe_lister``). It
+fills no cache of its own but the per-query light-beat targets, which depend on the query bytes only.
 
 How the node's other features see what it answers:
 
@@ -16,6 +17,9 @@ How the node's other features see what it answers:
   ``NamingApp.handle`` (``server/main.py`` does not even build it then);
 - metrics: it counts what it answers per route (``FastPath.counts``); ``RequestStats`` adds those to
   ``nacosfast_http_requests_total`` at scrape time, so the hot path pays nothing for them;
+- push subscribers: a list with ``udpPort`` > 0 from a client Nacos pushes to adds or refreshes its
+  subscriber through ``instances.subscribe_lister``, with the connection's address as the hub gives
+  it, and answers ``cacheMillis`` ``defaultPushCacheMillis``, as ``list_instances`` does;
 - push, replication and active health checks: its registrations and deregistrations run the Python
   handlers' own functions (``instances.register_ephemeral``/``deregister_ephemeral`` →
   ``effects.notify``), which tell all three; a beat that revives an instance is left to the Python
@@ -45,17 +49,21 @@ from nacosfast._core.registry import Instance
 from nacosfast._core.writes import WriteReader
 from nacosfast.cluster.members import MemberTable, service_key
 from nacosfast.limits import MAX_LIST_QUERY_MEMO, MAX_MEMOIZED_METADATA_CHARS
+from nacosfast.naming.client_info import ClientInfo
 from nacosfast.naming.instances import (
+    ListQuery,
     ServiceTest,
     after_beat,
     beat_ok_body,
     deregister_ephemeral,
     light_beat_names_valid,
     light_beat_target,
+    list_subscribes,
     metadata_or_none,
     owns_everything,
     register_ephemeral,
     remove_ephemeral,
+    subscribe_lister,
     upsert,
 )
 from nacosfast.naming.render import LIST_VARIANT_TAG
@@ -128,6 +136,12 @@ def build_fast_path(
     def deregister(query: bytes, now_ms: int) -> bool:
         return deregister_ephemeral(state, query, now_ms, owns)
 
+    def subscribes(query: ListQuery, client: ClientInfo) -> bool:
+        return list_subscribes(state, query, client)
+
+    def subscribe(query: ListQuery, agent: str, peer_ip: str, now_ms: int) -> None:
+        subscribe_lister(state, query, agent, peer_ip, now_ms)
+
     def open_now() -> bool:
         # A warming node answers 503 (``NamingApp.handle``), an enabled auth gate checks every caller:
         # answering here would skip those, so the compiled path stands aside; likewise if the node's
@@ -155,6 +169,8 @@ def build_fast_path(
         remove=deregister_instance,
         register=register,
         deregister=deregister,
+        list_subscribes=subscribes,
+        subscribe=subscribe,
         list_tag=LIST_VARIANT_TAG,
         max_head_bytes=limits.max_header_bytes,
         max_header_fields=limits.max_header_fields,

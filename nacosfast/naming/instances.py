@@ -62,11 +62,13 @@ __all__ = [
     "deregister_ephemeral",
     "light_beat_names_valid",
     "light_beat_target",
+    "list_subscribes",
     "metadata_or_none",
     "owns_everything",
     "register_ephemeral",
     "relay_beat",
     "remove_ephemeral",
+    "subscribe_lister",
     "upsert",
 ]
 
@@ -500,25 +502,37 @@ def _read_list_query(params: Params, namespace: str, name: str) -> ListQuery:
     )
 
 
+def list_subscribes(state: NamingState, query: ListQuery, client: ClientInfo) -> bool:
+    """Whether this list subscribes its caller for push: ``udpPort > 0``, push on and a client Nacos
+    pushes to (§7.1). Such a list answers ``cacheMillis`` ``defaultPushCacheMillis``. No effect."""
+    return query.udp_port > 0 and state.switches.pushEnabled and may_push(client, _push_minimums(state))
+
+
+def subscribe_lister(state: NamingState, query: ListQuery, agent: str, peer_ip: str, now_ms: int) -> None:
+    """Add or refresh the push subscriber a list names (when ``list_subscribes``); ``agent`` is the
+    request's ``user_agent``, ``peer_ip`` the address it came from."""
+    state.push.subscribe(
+        query.namespace,
+        query.name,
+        query.clusters,
+        query.client_ip or LOOPBACK,
+        query.udp_port,
+        agent,
+        query.app,
+        query.tenant,
+        now_ms,
+        peer_ip=peer_ip,
+    )
+
+
 def _serve_list(ctx: Context, query: ListQuery) -> Response:
     """Nacos ``doSrvIpxt``: subscribe for push when asked and allowed, then the list (§3.6)."""
     state = ctx.state
     switches = state.switches
     client = ctx.client
     cache_millis = switches.defaultCacheMillis
-    if query.udp_port > 0 and switches.pushEnabled and may_push(client, _push_minimums(state)):
-        state.push.subscribe(
-            query.namespace,
-            query.name,
-            query.clusters,
-            query.client_ip or LOOPBACK,
-            query.udp_port,
-            ctx.request.user_agent,
-            query.app,
-            query.tenant,
-            ctx.now_ms,
-            peer_ip=ctx.request.remote[0],
-        )
+    if list_subscribes(state, query, client):
+        subscribe_lister(state, query, ctx.request.user_agent, ctx.request.remote[0], ctx.now_ms)
         cache_millis = switches.defaultPushCacheMillis
     body = render_list(
         state,

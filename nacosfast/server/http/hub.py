@@ -379,7 +379,7 @@ class Hub:
         fast = self.fast
         if fast is not None and conn.between_requests:
             out, consumed, count, closing = fast.serve(
-                data, self.now_ms, self.wall_ms, self.date.line, MAX_PIPELINED_REQUESTS
+                data, self.now_ms, self.wall_ms, self.date.line, MAX_PIPELINED_REQUESTS, conn.remote[0]
             )
             if count:
                 self._requests_left -= count
