@@ -42,6 +42,7 @@ False`` — or passes a ``gate``, until it integrates with it.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from nacosfast._core.fastpath import FastPath
@@ -49,9 +50,7 @@ from nacosfast._core.registry import Instance
 from nacosfast._core.writes import WriteReader
 from nacosfast.cluster.members import MemberTable, service_key
 from nacosfast.limits import MAX_LIST_QUERY_MEMO, MAX_MEMOIZED_METADATA_CHARS
-from nacosfast.naming.client_info import ClientInfo
 from nacosfast.naming.instances import (
-    ListQuery,
     ServiceTest,
     after_beat,
     beat_ok_body,
@@ -136,12 +135,6 @@ def build_fast_path(
     def deregister(query: bytes, now_ms: int) -> bool:
         return deregister_ephemeral(state, query, now_ms, owns)
 
-    def subscribes(query: ListQuery, client: ClientInfo) -> bool:
-        return list_subscribes(state, query, client)
-
-    def subscribe(query: ListQuery, agent: str, peer_ip: str, now_ms: int) -> None:
-        subscribe_lister(state, query, agent, peer_ip, now_ms)
-
     def open_now() -> bool:
         # A warming node answers 503 (``NamingApp.handle``), an enabled auth gate checks every caller:
         # answering here would skip those, so the compiled path stands aside; likewise if the node's
@@ -169,8 +162,8 @@ def build_fast_path(
         remove=deregister_instance,
         register=register,
         deregister=deregister,
-        list_subscribes=subscribes,
-        subscribe=subscribe,
+        list_subscribes=partial(list_subscribes, state),  # bound without a frame of their own: a poll
+        subscribe=partial(subscribe_lister, state),  # with udpPort calls both
         list_tag=LIST_VARIANT_TAG,
         max_head_bytes=limits.max_header_bytes,
         max_header_fields=limits.max_header_fields,
