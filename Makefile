@@ -63,8 +63,9 @@ install-bench-tools:
 	@for tool in $(BENCH_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then apt-get update && apt-get install -y wrk nginx curl util-linux iproute2 tcpdump; fi
 
-# The micro-benchmarks, then the four wrk ratios to nginx with server CPU us per request (a fresh
-# server on core 0, wrk on core 1; quote them only from a quiet machine: see bench/README.md).
+# The micro-benchmarks, then the wrk ratios to nginx (list, list-udp, beat, register, list-close) with
+# server CPU us per request (a fresh server on core 0, wrk on core 1; quote them only from a quiet
+# machine: see bench/README.md).
 bench: $(CORE_BUILT) install-bench-tools
 	$(BIN)/python -m pytest bench --benchmark-only --benchmark-columns=min,median,mean,ops
 	bench/wrk_server.sh $(BIN)/python

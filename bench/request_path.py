@@ -1,12 +1,15 @@
 """Run N requests through one request path in process, without sockets, for instruction counts.
 
-    python bench/request_path.py <beat|list|register> <python|fast> <N>
+    python bench/request_path.py <beat|list|list-udp|register> <python|fast> <N>
 
 ``python``: ``HttpConnection.feed`` + ``NamingApp.handle`` + ``respond`` (what the hub runs without
 the compiled path); ``fast``: ``FastPath.serve`` on the same bytes. Under
 ``valgrind --tool=callgrind`` the difference between two values of N, divided by their difference,
 is the instructions one request costs (setup and interpreter start-up cancel out); see
 ``bench/README.md``, *Where the time goes*. Every answer is checked to be a 200.
+
+``list-udp`` polls as ``bench/wrk/list_udp.lua`` does (``udpPort`` cycling over ``SUBSCRIBERS`` ports):
+each poll refreshes one subscriber of a real ``PushHub``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 from nacosfast.limits import MAX_PIPELINED_REQUESTS
 from nacosfast.naming.app import NamingApp
 from nacosfast.naming.fast import build_fast_path
+from nacosfast.naming.push import PushHub
 from nacosfast.naming.state import NamingState
 from nacosfast.wire.http import HttpConnection, HttpDate
 from nacosfast.wire.message import Request
@@ -23,6 +27,7 @@ from nacosfast.wire.message import Request
 WALL_MS = 1_700_000_000_000
 HEADERS = b"User-Agent: Nacos-Java-Client:v1.4.1\r\nClient-Version: 1.4.1\r\n"
 INSTANCES = 64
+SUBSCRIBERS = 64
 
 
 class _Sink:
@@ -53,6 +58,12 @@ def _request(scenario: str, i: int) -> bytes:
             "&clusters=&healthyOnly=false&udpPort=0&clientIP=127.0.0.1&app=bench"
         )
         method = "GET"
+    elif scenario == "list-udp":
+        target = (
+            "/nacos/v1/ns/instance/list?app=unknown&healthyOnly=false&namespaceId=public&clientIP=127.0.0.1"
+            f"&udpPort={30000 + i % SUBSCRIBERS}&serviceName=DEFAULT_GROUP%40%40bench.list&clusters="
+        )
+        method = "GET"
     else:
         target = (
             f"/nacos/v1/ns/instance?namespaceId=public&serviceName=DEFAULT_GROUP%40%40bench.reg.{i % 1000}"
@@ -68,6 +79,8 @@ def main() -> None:
     scenario, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     sink = _Sink()
     state = NamingState(push=sink, journal=sink)  # type: ignore[arg-type]
+    if scenario == "list-udp":
+        state.push = PushHub(lambda *subscriber: b"")
     app = NamingApp(state)
     for k in range(INSTANCES):
         for service, ip in (
@@ -80,8 +93,9 @@ def main() -> None:
     date.refresh(WALL_MS)
     requests = [_request(scenario, i) for i in range(count)]
     warm = HttpConnection(("127.0.0.1", 1), date=date)
-    for request in warm.feed(_request(scenario, count)):  # fills the list memo and render cache
-        warm.respond(request, app.handle(request, 1, WALL_MS))
+    for k in range(SUBSCRIBERS if scenario == "list-udp" else 1):  # fills the list memo and render cache
+        for request in warm.feed(_request(scenario, count + k)):
+            warm.respond(request, app.handle(request, 1, WALL_MS))
     conn = HttpConnection(("127.0.0.1", 1), date=date)
     fast = build_fast_path(state)
     for number, data in enumerate(requests):

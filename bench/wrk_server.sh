@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start a fresh nacosfast server (empty data directory, push off), run bench/wrk_compare.sh against it,
-# stop it. `make bench` runs this; pass extra server flags after the python, e.g. --no-fast-path:
+# Start a fresh nacosfast server (empty data directory; push on, from a kernel-chosen UDP port: the
+# list-udp scenario subscribes), run bench/wrk_compare.sh against it, stop it. `make bench` runs
+# this; pass extra server flags after the python, e.g. --no-fast-path:
 #
 #   bench/wrk_server.sh .venv/bin/python [--no-fast-path]
 #
