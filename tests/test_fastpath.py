@@ -99,6 +99,13 @@ JAVA_HEAD = (
     b"Host: 127.0.0.1:8848",
     b"Accept: text/html, image/gif, image/jpeg, *; q=.2, */*; q=.2",
 )
+PYTHON_HEAD = (
+    # What nacos-sdk-python 0.1.17 (urllib) sends with a list: a new connection per request.
+    b"Accept-Encoding: identity",
+    b"Host: 127.0.0.1:8848",
+    b"User-Agent: Nacos-Python-Client:v0.1.17",
+    b"Connection: close",
+)
 HEADERS = (
     *GOOD_HEADERS,
     b"Content-Length: 00",
@@ -188,6 +195,8 @@ LIST_TARGETS = (
     "serviceName=DEFAULT_GROUP%40%40svc&udpPort=-1&clientIP=127.0.0.1",
     "serviceName=DEFAULT_GROUP%40%40svc&udpPort=x&clientIP=127.0.0.1",
     "serviceName=DEFAULT_GROUP%40%40nothing&udpPort=53&clientIP=127.0.0.1",
+    # nacos-sdk-python 0.1.17: a plain name and groupName, no udpPort (it polls)
+    "serviceName=svc&healthyOnly=false&namespaceId=public&groupName=DEFAULT_GROUP",
 )
 
 
@@ -709,9 +718,11 @@ def list_poll(draw: st.DrawFn) -> bytes:
             ),
         ]
         query = "&".join(draw(st.permutations(pairs)))
-    headers = (
-        list(JAVA_HEAD) if draw(st.booleans()) else draw(st.lists(st.sampled_from(GOOD_HEADERS), max_size=3))
-    )
+    head = draw(st.sampled_from(("java", "java", "python", "drawn", "drawn")))
+    if head == "drawn":
+        headers = draw(st.lists(st.sampled_from(GOOD_HEADERS), max_size=3))
+    else:
+        headers = list(JAVA_HEAD if head == "java" else PYTHON_HEAD)
     line = b"GET /nacos/v1/ns/instance/list?" + query.encode() + b" HTTP/1.1"
     return b"\r\n".join([line, *headers]) + b"\r\n\r\n"
 
