@@ -6,8 +6,8 @@
 #
 # The server is pinned to core SERVER_CORE (its pid is found from the listening port, or give
 # SERVER_PID), nginx to the same core, wrk to WRK_CORE. Each scenario runs RUNS times for DURATION
-# against each server, alternating, and the median is printed with the server CPU time per request
-# (from /proc/<pid>/stat) and the ratio to nginx. Needs wrk, nginx, curl, taskset, ss
+# against each server, alternating (in rounds: every scenario once per round), and the median is
+# printed with the server CPU time per request (from /proc/<pid>/stat) and the ratio to nginx. Needs wrk, nginx, curl, taskset, ss
 # (apt-get install -y wrk nginx).
 #
 # Scenarios (SCENARIOS, default all): list, list-udp (polls that subscribe for push, 64 UDP ports, as
@@ -97,16 +97,15 @@ fixtures() {  # (re-)register what a scenario reads; ephemeral instances expire 
   esac
 }
 
-RUN_NUMBER=0
-run_wrk() {  # run_wrk <scenario> <base url> <pids...>: prints "<req/s> <cpu us per request> <non-2xx>"
-  local scenario=$1 base=$2
-  shift 2
+run_wrk() {  # run_wrk <scenario> <run> <base url> <pids...>: prints "<req/s> <cpu us per request> <non-2xx>"
+  local scenario=$1 run=$2 base=$3
+  shift 3
   local args=(-t1 -c64 -d"$DURATION") script=list extra=()
   case $scenario in
     list) ;;
     list-udp) script=list_udp ;;
     beat) script=beat ;;
-    register) script=register; RUN_NUMBER=$((RUN_NUMBER + 1)); extra=(-- $((RUN_NUMBER * 2000000))) ;;
+    register) script=register; extra=(-- $((run * 2000000))) ;;  # new instances in every run
     list-close) args=(-t1 -c16 -d"$DURATION" -H "Connection: close") ;;
   esac
   local before after out rps requests errors
@@ -134,24 +133,32 @@ declare -A TARGET=([list]=0.40 [list-udp]=0.40 [beat]=0.35 [register]=0.22 [list
 # Both cores are in use during a run: anything else running skews the figures (CPU us per request
 # is the least sensitive to it). Say so rather than print a quiet-looking table.
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-printf '%-11s %14s %12s %14s %12s %7s %7s\n' scenario "nacosfast r/s" "us CPU/req" "nginx r/s" "us CPU/req" ratio target
-for scenario in $SCENARIOS; do
-  ours=() ours_cpu=() theirs=() theirs_cpu=()
-  for _ in $(seq "$RUNS"); do
-    read -r rps cpu errors < <(run_wrk "$scenario" "$NGINX_URL" $NGINX_PIDS)
-    theirs+=("$rps"); theirs_cpu+=("$cpu")
+declare -A OURS=() OURS_CPU=() THEIRS=() THEIRS_CPU=()
+# Round after round, each scenario once per round: load that drifts during the whole run weighs on
+# every scenario alike, so their CPU figures stay comparable with each other.
+for run in $(seq "$RUNS"); do
+  for scenario in $SCENARIOS; do
+    read -r rps cpu errors < <(run_wrk "$scenario" "$run" "$NGINX_URL" $NGINX_PIDS)
+    THEIRS[$scenario]+=" $rps" THEIRS_CPU[$scenario]+=" $cpu"
     fixtures "$scenario"
-    read -r rps cpu errors < <(run_wrk "$scenario" "$URL" ${SERVER_PID:-})
-    ours+=("$rps"); ours_cpu+=("$cpu")
+    read -r rps cpu errors < <(run_wrk "$scenario" "$run" "$URL" ${SERVER_PID:-})
+    OURS[$scenario]+=" $rps" OURS_CPU[$scenario]+=" $cpu"
     [[ "$errors" == 0 ]] || echo "  warning: $errors non-2xx answers from nacosfast in $scenario" >&2
   done
-  m_ours=$(echo "${ours[*]}" | median)
-  m_theirs=$(echo "${theirs[*]}" | median)
-  c_ours=$(echo "${ours_cpu[*]}" | median)
-  c_theirs=$(echo "${theirs_cpu[*]}" | median)
+done
+printf '%-11s %14s %12s %14s %12s %7s %7s\n' scenario "nacosfast r/s" "us CPU/req" "nginx r/s" "us CPU/req" ratio target
+for scenario in $SCENARIOS; do
+  # shellcheck disable=SC2086  # word splitting turns " a b c" into the runs
+  m_ours=$(echo ${OURS[$scenario]} | median)
+  # shellcheck disable=SC2086
+  m_theirs=$(echo ${THEIRS[$scenario]} | median)
+  # shellcheck disable=SC2086
+  c_ours=$(echo ${OURS_CPU[$scenario]} | median)
+  # shellcheck disable=SC2086
+  c_theirs=$(echo ${THEIRS_CPU[$scenario]} | median)
   ratio=$(awk -v a="$m_ours" -v b="$m_theirs" 'BEGIN { printf "%.2f", a / b }')
   printf '%-11s %14.0f %12s %14.0f %12s %7s %7s\n' "$scenario" "$m_ours" "$c_ours" "$m_theirs" "$c_theirs" \
     "$ratio" "${TARGET[$scenario]}"
-  echo "  runs: nacosfast ${ours[*]} | nginx ${theirs[*]}" >&2
+  echo "  runs: nacosfast${OURS[$scenario]} (us CPU/req${OURS_CPU[$scenario]}) | nginx${THEIRS[$scenario]}" >&2
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) (a 1-minute figure well above 2 means other work shared the cores)" >&2
