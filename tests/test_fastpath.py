@@ -126,6 +126,13 @@ def _pair(key: str, values: tuple[str, ...]) -> st.SearchStrategy[str]:
     return st.sampled_from(values).map(lambda value: f"{key}={value}")
 
 
+PUSH_PAIRS = st.one_of(
+    _pair("udpPort", UDP_PORTS),
+    _pair("clientIP", CLIENT_IPS),
+    _pair("tid", TENANTS),
+    _pair("app", APPS),
+)
+"""The parameters of a list that subscribes for push, good and bad."""
 QUERY_PAIRS = st.one_of(
     _pair("serviceName", SERVICES),
     _pair("namespaceId", NAMESPACES),
@@ -136,11 +143,8 @@ QUERY_PAIRS = st.one_of(
     _pair("clusters", ("", "DEFAULT", "c1,DEFAULT", "bad_c")),
     _pair("healthyOnly", BOOLS),
     _pair("isCheck", BOOLS),
-    _pair("udpPort", UDP_PORTS),
-    _pair("clientIP", CLIENT_IPS),
-    _pair("tid", TENANTS),
+    PUSH_PAIRS,
     _pair("beat", ('{"ip":"10.0.0.7","port":81}', "", "%7B")),
-    _pair("app", APPS),
     _pair("env", ("", "prod")),
     st.sampled_from(("x", "=", "&", "%", "a=%ZZ")),
 )
@@ -703,11 +707,8 @@ def list_poll(draw: st.DrawFn) -> bytes:
             *draw(
                 st.lists(
                     st.one_of(
-                        _pair("udpPort", UDP_PORTS),
+                        PUSH_PAIRS,
                         _pair("udpPort", ("53", "54", "5353")),
-                        _pair("clientIP", CLIENT_IPS),
-                        _pair("app", APPS),
-                        _pair("tid", TENANTS),
                         _pair("clusters", ("", "DEFAULT", "c1,DEFAULT")),
                         _pair("healthyOnly", BOOLS),
                         _pair("env", ("", "prod")),
