@@ -42,6 +42,19 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
+def serving(cluster: list[ServerProcess], everyone: list[str]) -> bool:
+    """Every node sees every member UP and is itself ready (warmed up: a warming node answers
+    writes forwarded to it with 503, as Nacos does while STARTING)."""
+    return all(states(s) == dict.fromkeys(everyone, "UP") and ready(s) for s in cluster)
+
+
+def ready(server: ServerProcess) -> bool:
+    try:
+        return server.request("GET", "/nacos/v1/console/health/readiness")[0] == 200
+    except OSError:
+        return False
+
+
 def states(server: ServerProcess) -> dict[str, str]:
     try:
         servers = server.get_json("/nacos/v1/ns/operator/servers")["servers"]
@@ -101,7 +114,7 @@ def test_cluster_processes_a_stalled_member_goes_down_and_comes_back(cluster: li
 def test_cluster_processes_forward_writes_and_beats_to_the_owner(cluster: list[ServerProcess]) -> None:
     a, b, c = cluster
     everyone = sorted(server.address for server in cluster)
-    wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP")
+    wait_until(lambda: serving(cluster, everyone), "all UP and ready")
     name = owned_name(everyone, a.address)
     instance = {"serviceName": name, "ip": "10.0.0.7", "port": 9000}
     assert b.request("POST", "/nacos/v1/ns/instance", instance) == (200, b"ok")
@@ -130,7 +143,7 @@ def test_cluster_processes_python_client_through_a_non_owner(
 ) -> None:
     a, b, _ = cluster
     everyone = sorted(server.address for server in cluster)
-    wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP")
+    wait_until(lambda: serving(cluster, everyone), "all UP and ready")
     name = owned_name(everyone, a.address)
     client = NacosClient(server_addresses=b.address, logDir=str(tmp_path))
     try:
@@ -176,7 +189,7 @@ def test_cluster_mode_refuses_to_start_without_a_good_secret(
 def test_cluster_figures_move_with_forwarding(cluster: list[ServerProcess]) -> None:
     a, b, _ = cluster
     everyone = sorted(server.address for server in cluster)
-    wait_until(lambda: all(states(s) == dict.fromkeys(everyone, "UP") for s in cluster), "all UP")
+    wait_until(lambda: serving(cluster, everyone), "all UP and ready")
     before = scrape(b)
     assert before["nacosfast_cluster_members", (("state", "UP"),)] == 3
     assert before["nacosfast_cluster_members", (("state", "DOWN"),)] == 0
