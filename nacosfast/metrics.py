@@ -7,10 +7,10 @@ only what no part keeps (request latency, fsync latency) costs anything on the h
 ``Histogram.observe``: one ``bisect`` and two additions.
 
 Parts register a *collector* under a name: a callable returning ``MetricFamily`` values. The HTTP
-server registers its connection figures, the naming application its registry figures; a later part
-(the cluster's peer sync lag and anti-entropy traffic) registers its own the same way, without a
-change here. ``render`` writes the text exposition format (version 0.0.4) the way ``prometheus_client``
-writes it, so Prometheus and that library's parser read it.
+server registers its connection figures, the naming application its registry figures, the cluster
+its membership and Distro figures, each the same way, without a change here. ``render`` writes the
+text exposition format (version 0.0.4) the way ``prometheus_client`` writes it, so Prometheus and that
+library's parser read it.
 """
 
 from __future__ import annotations

@@ -21,7 +21,11 @@ def scrape(server: ServerProcess, path: str = "/nacos/actuator/prometheus") -> F
     with urllib.request.urlopen(server.base_url + path, timeout=PROBE_TIMEOUT_S) as response:
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-        text = response.read().decode()
+        return samples_of(response.read().decode())
+
+
+def samples_of(text: str) -> Figures:
+    """Every sample of an exposition, by name and sorted labels, through ``prometheus_client``'s parser."""
     figures: Figures = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

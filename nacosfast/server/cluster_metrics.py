@@ -1,7 +1,8 @@
 """The cluster's Prometheus figures: members by state, membership stability, forwarding, reports.
 
 Registered as the ``cluster`` collector of a node's ``MetricsRegistry`` in cluster mode. The Distro
-runner adds its own figures (peer sync lag, anti-entropy traffic) the same way, under its own name.
+runner's figures (sync per peer, anti-entropy, warm-up) are the ``distro`` collector
+(``nacosfast.server.distro_metrics``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 plans. ``send(address, kind, payload) -> reply`` is the peer transport (``PeerClient.call`` in the
 server, an in-memory function between nodes of one process in tests); any exception it raises, or a
 call slower than ``call_timeout_ms``, counts as a failed call. ``register(router)`` puts the ``distro/``
-handlers on any object with ``register(kind_prefix, handler)`` (``PeerRouter``).
+handlers on any object with ``register(kind_prefix, handler)`` (``PeerRouter``). ``figures`` counts what
+only the runner sees; its ``families`` is the node's ``distro`` metrics collector.
 
 Tasks (one nursery, all cancelled together):
 
@@ -38,6 +39,7 @@ from nacosfast.cluster.distro import (
 )
 from nacosfast.limits import DISTRO_CALL_TIMEOUT_MS
 from nacosfast.server.clock import monotonic_ms
+from nacosfast.server.distro_metrics import DistroFigures
 
 __all__ = ["DistroRunner", "HandlerRouter", "Send"]
 
@@ -61,6 +63,7 @@ class DistroRunner:
 
     def __init__(self, distro: Distro, send: Send, *, call_timeout_ms: int = DISTRO_CALL_TIMEOUT_MS) -> None:
         self.distro = distro
+        self.figures = DistroFigures(distro)
         self._send = send
         self._timeout_s = call_timeout_ms / 1000
         self._sync_wakeup = trio.Event()
@@ -101,6 +104,7 @@ class DistroRunner:
         while not distro.synced:
             for address in distro.view.peers():
                 if await self._load_snapshot(address):
+                    self.figures.snapshot_loads += 1
                     distro.snapshot_loaded()
                     return
             distro.warmup_expired(monotonic_ms())
@@ -116,15 +120,19 @@ class DistroRunner:
                 ready, following = distro.load_snapshot_page(reply, monotonic_ms())
             except Exception as error:
                 log.info("distro: no snapshot from %s: %s", address, error)
+                self.figures.snapshot_loads_failed += 1
                 return False
             if not ready:
+                self.figures.snapshot_loads_not_ready += 1
                 return False
             if following is None:
                 return True
             if cursor is not None and following <= cursor:
                 log.warning("distro: %s sent a snapshot cursor that does not advance", address)
+                self.figures.snapshot_loads_failed += 1
                 return False
             cursor = following
+        self.figures.snapshot_loads_failed += 1
         return False
 
     # --- sync -----------------------------------------------------------------------------------------
@@ -149,8 +157,10 @@ class DistroRunner:
         except Exception as error:
             log.info("distro: sync of %d services to %s failed: %s", len(batch.keys), batch.address, error)
             distro.sync_failed(batch, monotonic_ms())
+            self.figures.sync_failed(batch.address, len(batch.keys))
         else:
             distro.sync_done(batch)
+            self.figures.sync_sent(batch.address, len(batch.keys), monotonic_ms())
         self._sync_wakeup.set()
 
     # --- anti-entropy ---------------------------------------------------------------------------------
@@ -174,6 +184,7 @@ class DistroRunner:
             await self.call(address, KIND_DIGEST, summary)
         except Exception as error:
             log.info("distro: digest to %s failed: %s", address, error)
+            self.figures.digest_send_failures += 1
 
     async def _repair_loop(self, nursery: trio.Nursery) -> None:
         busy: set[str] = set()
@@ -190,6 +201,7 @@ class DistroRunner:
         try:
             table = await self.call(source, KIND_TABLE, repair.table_request)
             batches = distro.plan_repair(repair, table, monotonic_ms())
+            self.figures.keys_requested += sum(map(len, batches))
             for number, keys in enumerate(batches):
                 if number:
                     await trio.sleep(distro.config.fetch_pause_ms / 1000)
@@ -197,6 +209,9 @@ class DistroRunner:
                 distro.fetched(reply, monotonic_ms())
         except Exception as error:
             log.info("distro: repair from %s failed: %s", source, error)
+            self.figures.repairs_failed += 1
+        else:
+            self.figures.repairs_done += 1
         finally:
             busy.discard(source)
             self._repair_wakeup.set()

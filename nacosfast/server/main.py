@@ -249,6 +249,7 @@ async def serve(
         metrics.register("log", durability.families)
         if cluster is not None:
             metrics.register("cluster", ClusterFigures(cluster.membership, cluster.forwarder).families)
+            metrics.register("distro", cluster.distro.figures.families)
         # Auth checks every caller: the compiled path, which answers unchecked, stays off there. On a
         # cluster member (built after ``build_cluster`` set the node's routing) it answers only what
         # this member answers itself (``naming/fast.py``).
