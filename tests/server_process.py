@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -45,6 +45,20 @@ STDERR_TAIL_BYTES: Final = 8 * 1024
 
 class ServerError(RuntimeError):
     """The server process failed to start or died; the message carries its stderr tail."""
+
+
+PROCESS_WAIT_STEP_S: Final = 0.02
+"""How often ``wait_until`` asks its condition again."""
+
+
+def wait_until(condition: Callable[[], object], what: str, limit_s: float) -> float:
+    """Poll ``condition`` until it holds; the seconds that took. Fails after ``limit_s``."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > limit_s:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(PROCESS_WAIT_STEP_S)
+    return time.monotonic() - start
 
 
 def free_port(host: str = LOOPBACK) -> int:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from nacos import NacosClient
 from nacosfast.cluster.members import MemberTable, service_key
 from tests.cluster_helpers import process_cluster
 from tests.server_process import REPO_ROOT, ServerProcess, free_port
+from tests.server_process import wait_until as poll_until
 from tests.test_realclient_python import stop_client_threads
 from tests.test_server_metrics import requests_of, scrape
 
@@ -35,11 +35,7 @@ TIMINGS = [
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    poll_until(condition, what, WAIT_LIMIT_S)
 
 
 def serving(cluster: list[ServerProcess], everyone: list[str]) -> bool:

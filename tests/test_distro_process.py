@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from tests.cluster_helpers import process_cluster
 from tests.server_process import ServerProcess
+from tests.server_process import wait_until as poll_until
 
 WAIT_LIMIT_S = 20.0
 INSTANCE = "/nacos/v1/ns/instance"
@@ -32,12 +32,7 @@ TIMINGS = [
 
 def wait_until(condition: Callable[[], bool], what: str) -> float:
     """Poll every 20 ms; the seconds it took. Fails after ``WAIT_LIMIT_S``."""
-    start = time.monotonic()
-    while not condition():
-        if time.monotonic() - start > WAIT_LIMIT_S:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-    return time.monotonic() - start
+    return poll_until(condition, what, WAIT_LIMIT_S)
 
 
 def listed(server: ServerProcess, name: str) -> list[str] | None:

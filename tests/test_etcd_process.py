@@ -15,15 +15,13 @@ from typing import Any
 from nacosfast.limits import ETCD_REQUEST_TIMEOUT_MS
 from tests.etcd_helpers import endpoints, etcd_cluster
 from tests.server_process import REPO_ROOT, ServerProcess, running_server
+from tests.server_process import wait_until as poll_until
 
 WAIT_LIMIT_S = 10.0
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_LIMIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    poll_until(condition, what, WAIT_LIMIT_S)
 
 
 def persistent(name: str, ip: str) -> dict[str, Any]:
