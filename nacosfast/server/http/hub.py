@@ -198,7 +198,6 @@ class Hub:
         epoll_fd = epoll.fileno()
         listener_fd = self.listener.fileno()
         clients = self.clients
-        readable = self._readable
         epoll.register(listener_fd, select.EPOLLIN)
         try:
             while True:
@@ -206,29 +205,7 @@ class Hub:
                 self._requests_left = HUB_REQUESTS_PER_WAKEUP
                 for _ in range(HUB_POLLS_PER_WAKEUP):
                     events = poll(0, HUB_EVENTS_PER_WAKEUP)
-                    if not events:
-                        break
-                    self.now_ms = monotonic_ms()  # one reading of each clock per poll, not per request
-                    self.wall_ms = wall_ms()
-                    for fd, _ in events:
-                        if fd == listener_fd:
-                            self._accept()
-                            continue
-                        client = clients.get(fd)
-                        if client is None:
-                            continue  # closed earlier in this turn
-                        if client.busy:  # a task owns it: stop watching until it is handed back
-                            epoll.unregister(fd)
-                            client.registered = False
-                            continue
-                        try:
-                            readable(client)
-                        except Exception:  # a bug must cost one connection, not the server
-                            log.exception("connection from %s failed", client.conn.remote)
-                            self._close(client)
-                        if self._requests_left <= 0:
-                            break  # the sockets not served yet stay ready for the next turn
-                    if self._requests_left <= 0:
+                    if not events or not self._serve(events, listener_fd):
                         break
         finally:
             self.closing = True
@@ -237,6 +214,32 @@ class Hub:
                 if not client.busy:
                     self._close(client)
             epoll.close()
+
+    def _serve(self, events: list[tuple[int, int]], listener_fd: int) -> bool:
+        """Serve one poll's ready sockets; False once this wake-up's request budget is spent (the
+        sockets not served yet stay ready for the next one)."""
+        self.now_ms = monotonic_ms()  # one reading of each clock per poll, not per request
+        self.wall_ms = wall_ms()
+        clients = self.clients
+        for fd, _ in events:
+            if fd == listener_fd:
+                self._accept()
+                continue
+            client = clients.get(fd)
+            if client is None:
+                continue  # closed earlier in this turn
+            if client.busy:  # a task owns it: stop watching until it is handed back
+                self.epoll.unregister(fd)
+                client.registered = False
+                continue
+            try:
+                self._readable(client)
+            except Exception:  # a bug must cost one connection, not the server
+                log.exception("connection from %s failed", client.conn.remote)
+                self._close(client)
+            if self._requests_left <= 0:
+                return False
+        return True
 
     async def tick(self) -> None:
         """Every ``tick_ms``: refresh the clock and ``Date``; close idle connections past deadline."""
