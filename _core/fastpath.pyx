@@ -460,7 +460,7 @@ cdef class FastPath:
         if target is False:
             return None
         namespace, name, key, beat_key = <tuple>target
-        owner = self._owner(namespace, name) if self._members is not None else None
+        owner = self._owner(namespace, name)
         service = self._registry._lookup(namespace, name)
         if service is None:
             return None
@@ -488,8 +488,11 @@ cdef class FastPath:
         return body
 
     cdef object _owner(self, str namespace, str name):
-        """The address of the member that owns the service, None when this node does; remembered per
-        service while the member table's ``version`` (bumped on every membership change) stays."""
+        """The address of the member that owns the service, None when this node does (always on a
+        standalone node); remembered per service while the member table's ``version`` (bumped on
+        every membership change) stays."""
+        if self._members is None:
+            return None
         version = self._members.version
         if version != self._owners_version:
             self._owners.clear()
@@ -514,7 +517,7 @@ cdef class FastPath:
             read = self._writes.read_registration(buf, start, end, ephemeral)
             if read is not None:
                 namespace, name, instance = <tuple>read
-                if self._members is not None and self._owner(namespace, name) is not None:
+                if self._owner(namespace, name) is not None:
                     return False
                 self._upsert(namespace, name, instance, now_ms)
                 return True
@@ -522,7 +525,7 @@ cdef class FastPath:
         read = self._writes.read_deregistration(buf, start, end, ephemeral)
         if read is not None:
             namespace, name, key = <tuple>read
-            if self._members is not None and self._owner(namespace, name) is not None:
+            if self._owner(namespace, name) is not None:
                 return False
             self._remove(namespace, name, key, now_ms)
             return True
