@@ -260,9 +260,10 @@ def register_ephemeral(
     request ``register`` refuses (the compiled request path)."""
     try:
         params = _query_params(query)  # a ParamEncodingError is a 400 the Python path answers
-        if not owns(*_named_service(params)):  # asked first: the Python path forwards it, unbuilt
+        namespace, name = _named_service(params)
+        if not owns(namespace, name):  # asked first: the Python path forwards it, unbuilt
             return False
-        namespace, name, instance = _registration(params, state.switches)
+        instance = _instance_from_params(params, state.switches)
     except NacosError:
         return False
     if not instance.ephemeral:
