@@ -18,6 +18,11 @@ from nacosfast.server.clock import monotonic_ms
 __all__ = ["DistroFigures", "PeerSync"]
 
 _PLANNER_COUNTERS: Final = (
+    (
+        "datumsApplied",
+        "datums_applied",
+        "Datums received from peers (sync, fetch, snapshot) and applied: newer than the copy held.",
+    ),
     ("datumsStale", "datums_stale", "Datums received from peers and ignored: not newer than the copy held."),
     (
         "backlogDropped",
@@ -145,11 +150,6 @@ class DistroFigures:
             batches,
             keys,
             age,
-            counter(
-                "nacosfast_distro_datums_applied",
-                "Datums received from peers (sync, fetch, snapshot) and applied: newer than the copy held.",
-                counters["datumsApplied"],
-            ),
             counter(
                 "nacosfast_distro_digest_send_failures",
                 "Anti-entropy summaries a peer did not take.",
