@@ -620,6 +620,18 @@ async def test_serve_http_durable_answers_keep_order_and_the_connection_goes_on(
                 assert (await reader.answer()).status == 200
 
 
+async def park_behind_first_write(port: int, entered: trio.Event) -> list[tuple[trio.SocketStream, Reader]]:
+    """Three connections: the first's write waits for the log (``entered``), then the other two
+    write and park behind that wait. The caller releases it."""
+    connections = [await connect(port) for _ in range(3)]
+    await connections[0][0].send_all(b"POST /1 HTTP/1.1\r\n\r\n")
+    await entered.wait()
+    for seq, (stream, _) in zip((2, 3), connections[1:], strict=True):
+        await stream.send_all(b"POST /%d HTTP/1.1\r\n\r\n" % seq)
+    await trio.sleep(0.1)  # both parked behind the first wait
+    return connections
+
+
 async def test_serve_http_waits_once_for_a_batch_of_durable_answers() -> None:
     release = trio.Event()
     entered = trio.Event()
@@ -632,12 +644,7 @@ async def test_serve_http_waits_once_for_a_batch_of_durable_answers() -> None:
 
     with trio.fail_after(10):
         async with socket_server(durable_handler, wait_durable) as (port, _):
-            connections = [await connect(port) for _ in range(3)]
-            await connections[0][0].send_all(b"POST /1 HTTP/1.1\r\n\r\n")
-            await entered.wait()
-            for seq, (stream, _) in zip((2, 3), connections[1:], strict=True):
-                await stream.send_all(b"POST /%d HTTP/1.1\r\n\r\n" % seq)
-            await trio.sleep(0.1)  # both parked behind the first wait
+            connections = await park_behind_first_write(port, entered)
             release.set()
             for seq, (stream, reader) in enumerate(connections, 1):
                 assert (await reader.answer()).body == b"/%d" % seq
@@ -657,12 +664,7 @@ async def test_serve_http_a_refused_write_fails_only_its_own_answer_in_a_batch()
 
     with trio.fail_after(10):
         async with socket_server(durable_handler, wait_durable) as (port, _):
-            connections = [await connect(port) for _ in range(3)]
-            await connections[0][0].send_all(b"POST /1 HTTP/1.1\r\n\r\n")
-            await entered.wait()
-            for seq, (stream, _) in zip((2, 3), connections[1:], strict=True):
-                await stream.send_all(b"POST /%d HTTP/1.1\r\n\r\n" % seq)
-            await trio.sleep(0.1)  # both parked behind the first wait
+            connections = await park_behind_first_write(port, entered)
             release.set()
             statuses = []
             for stream, reader in connections:
